@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CancellationsConfig(AppConfig):
+    name = "cancellations"
+    verbose_name = "Marketplace cancellations"
+    default_auto_field = "django.db.models.BigAutoField"

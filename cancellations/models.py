@@ -1,0 +1,332 @@
+"""Marketplace accounts, orders and lines as the marketplace reports them, and the cancellations we ask for.
+
+A ``Cancellation`` is the durable intent (the outbox): it is written with the user's request and a later
+dispatch or sweep sends it. A ``MarketplaceCall`` is one HTTP exchange; a cancel call row is created before
+it is sent (the claim) and completed with the answer, so the trail shows what was asked, sent and answered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
+
+from .fields import EncryptedJSONField
+
+
+class Marketplace(models.TextChoices):
+    WALMART_CA = "walmart_ca", "Walmart Canada"
+    MIRAKL = "mirakl", "Mirakl"
+
+
+class TaxMode(models.TextChoices):
+    TAX_EXCLUDED = "TAX_EXCLUDED", "Tax excluded"
+    TAX_INCLUDED = "TAX_INCLUDED", "Tax included"
+
+
+class MarketplaceAccount(models.Model):
+    """One seller account on one marketplace. Credentials are encrypted and write-only everywhere."""
+
+    name = models.CharField(max_length=100, unique=True)
+    marketplace = models.CharField(max_length=20, choices=Marketplace.choices)
+    base_url = models.URLField(help_text="Marketplace host root, e.g. https://marketplace.walmartapis.com")
+    enabled = models.BooleanField(default=True)
+    credentials = EncryptedJSONField(default=dict, blank=True)
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Walmart: {'auth': 'signature'|'oauth'}; Mirakl: {'shop_id': ..., 'tax_mode': ...}",
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="Last account-level problem (bad key, 401/403).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_marketplace_display()})"
+
+    @property
+    def auth_mode(self) -> str:
+        return self.options.get("auth", "signature") if self.marketplace == Marketplace.WALMART_CA else "api_key"
+
+
+class Order(models.Model):
+    account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(
+        max_length=100, help_text="Walmart purchaseOrderId / Mirakl order_id", db_index=True
+    )
+    customer_order_id = models.CharField(max_length=100, blank=True, db_index=True)
+    status = models.CharField(max_length=50, blank=True, help_text="As the marketplace reports it.")
+    currency = models.CharField(max_length=3, default="CAD")
+    ordered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    tax_mode = models.CharField(max_length=20, choices=TaxMode.choices, default=TaxMode.TAX_EXCLUDED)
+    raw = models.JSONField(default=dict, blank=True, help_text="Last synced payload.")
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-ordered_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "external_id"], name="order_unique_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.account.name})"
+
+
+IN_FLIGHT_STATUSES = ("pending", "sending", "retry_scheduled", "verifying")
+
+
+class OrderLineQuerySet(models.QuerySet):
+    def with_in_flight(self) -> OrderLineQuerySet:
+        """Annotate the quantity held by cancellations still in flight (one query, no N+1)."""
+        return self.annotate(
+            in_flight_quantity=Coalesce(
+                Sum("cancellations__quantity", filter=Q(cancellations__status__in=IN_FLIGHT_STATUSES)), 0
+            )
+        )
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    external_id = models.CharField(max_length=100, help_text="Walmart lineNumber / Mirakl order_line_id")
+    sku = models.CharField(max_length=100, db_index=True)
+    title = models.CharField(max_length=300, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"), help_text="Line price")
+    shipping_price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    taxes = models.JSONField(default=list, blank=True, help_text="[{code, amount, rate, rule}]")
+    shipping_taxes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=50, blank=True, help_text="As the marketplace reports it.")
+    cancelled_quantity = models.PositiveIntegerField(default=0, help_text="Confirmed cancelled units.")
+    # Amounts already cancelled on the marketplace (confirmed), so the next cancel never exceeds the rest.
+    cancelled_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    cancelled_shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    cancelled_taxes = models.JSONField(default=dict, blank=True, help_text="{tax code: amount cancelled}")
+    cancelled_shipping_taxes = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+
+    objects = OrderLineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "external_id"], name="line_unique_per_order"),
+            models.CheckConstraint(
+                condition=Q(cancelled_quantity__lte=models.F("quantity")), name="line_cancelled_not_above_qty"
+            ),
+        ]
+        permissions = [("request_cancellation", "Can request cancellations on the marketplace")]
+
+    def __str__(self) -> str:
+        return f"{self.order.external_id} line {self.external_id} ({self.sku})"
+
+    @property
+    def in_flight(self) -> int:
+        cached = getattr(self, "in_flight_quantity", None)
+        if cached is not None:
+            return cached
+        return (
+            self.cancellations.filter(status__in=IN_FLIGHT_STATUSES).aggregate(n=Sum("quantity"))["n"] or 0
+        )
+
+    @property
+    def cancellable_quantity(self) -> int:
+        """Units that may still be cancelled: not confirmed cancelled and not held by one in flight."""
+        return max(self.quantity - self.cancelled_quantity - self.in_flight, 0)
+
+
+class CancellationReason(models.TextChoices):
+    """The normalised vocabulary; each account maps it to its marketplace's own codes."""
+
+    CUSTOMER_REQUEST = "customer_request", "Customer request"
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+    PRICING_ERROR = "pricing_error", "Pricing error"
+    FRAUD_SUSPICION = "fraud_suspicion", "Fraud suspicion"
+    CANNOT_SHIP = "cannot_ship", "Cannot ship to address"
+    OTHER = "other", "Other"
+
+
+class MarketplaceReason(models.Model):
+    """A reason code the marketplace accepts for this account (Walmart: documented; Mirakl: RE01)."""
+
+    account = models.ForeignKey(MarketplaceAccount, on_delete=models.CASCADE, related_name="reasons")
+    code = models.CharField(max_length=100)
+    label = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+    normalised = models.CharField(
+        max_length=30, choices=CancellationReason.choices, blank=True,
+        help_text="The normalised reason this code stands for (used when a request names a normalised reason).",
+    )
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["account", "code"], name="reason_unique_per_account")]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.label})" if self.label else self.code
+
+
+class CancellationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
+    VERIFYING = "verifying", "Verifying"
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+
+
+TERMINAL_STATUSES = (CancellationStatus.CONFIRMED, CancellationStatus.REJECTED, CancellationStatus.FAILED)
+
+
+class Source(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    CLI = "cli", "Command line"
+    SYSTEM = "system", "System"
+
+
+class Cancellation(models.Model):
+    line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="cancellations")
+    account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="cancellations")
+    quantity = models.PositiveIntegerField()
+    reason_code = models.CharField(max_length=100, help_text="The code sent to the marketplace.")
+    reason = models.CharField(max_length=30, choices=CancellationReason.choices, blank=True)
+    note = models.TextField(blank=True)
+    # Amounts sent (Mirakl OR30); zero for Walmart, which takes quantities only.
+    amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    taxes = models.JSONField(default=list, blank=True, help_text="[{code, amount}] sent")
+    shipping_taxes = models.JSONField(default=list, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    status = models.CharField(
+        max_length=20, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, db_index=True
+    )
+    marketplace_reference = models.CharField(max_length=100, blank=True, help_text="Mirakl cancelation_id")
+    error_code = models.CharField(max_length=200, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    restock = models.BooleanField(default=True, help_text="Whether the cancelled units go back to stock.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    request_id = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="Groups one user request.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="cancellation_due_idx")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="cancellation_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"Cancel {self.quantity} x {self.line_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class CancellationEvent(models.Model):
+    """History: one row per status change of a cancellation (who, when, from, to, why)."""
+
+    cancellation = models.ForeignKey(Cancellation, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SYSTEM)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '∅'} → {self.to_status}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an API request made with an ``Idempotency-Key`` header, per user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class CallState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Answered"
+    ERROR = "error", "Error"
+
+
+class MarketplaceCall(models.Model):
+    """One HTTP exchange with a marketplace, secrets masked. Cancel calls double as the outbox."""
+
+    account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="calls")
+    operation = models.CharField(max_length=30, db_index=True)  # cancel, get_order, list_orders, reasons, token
+    state = models.CharField(max_length=10, choices=CallState.choices, default=CallState.DONE, db_index=True)
+    batch_key = models.CharField(max_length=200, blank=True, help_text="Walmart purchase order / Mirakl account.")
+    method = models.CharField(max_length=10, blank=True)
+    url = models.TextField(blank=True)
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=100, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+    cancellations = models.ManyToManyField(Cancellation, related_name="calls", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "claimed_at"], name="call_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.method} {self.status_code or ''}".strip()
+
+
+class InventoryAdjustment(models.Model):
+    """Units to report in the next inventory feed after a confirmed cancellation (Walmart asks for it)."""
+
+    account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="inventory_adjustments")
+    cancellation = models.OneToOneField(Cancellation, on_delete=models.CASCADE, related_name="inventory_adjustment")
+    sku = models.CharField(max_length=100, db_index=True)
+    quantity = models.PositiveIntegerField()
+    restock = models.BooleanField(help_text="Put the units back in stock (not for out-of-stock reasons).")
+    exported_at = models.DateTimeField(null=True, blank=True, help_text="Empty while pending.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        sign = "+" if self.restock else "±0"
+        return f"{self.sku} {sign}{self.quantity}"

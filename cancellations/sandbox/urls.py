@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("walmart/", include("cancellations.sandbox.walmart")),
+    path("mirakl/", include("cancellations.sandbox.mirakl")),
+]
