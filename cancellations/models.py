@@ -111,6 +111,9 @@ class OrderLine(models.Model):
     cancelled_shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     cancelled_taxes = models.JSONField(default=dict, blank=True, help_text="{tax code: amount cancelled}")
     cancelled_shipping_taxes = models.JSONField(default=dict, blank=True)
+    marketplace_cancellations = models.JSONField(
+        default=list, blank=True, help_text="Cancellations the marketplace reports on this line (Mirakl ids)."
+    )
     raw = models.JSONField(default=dict, blank=True)
 
     objects = OrderLineQuerySet.as_manager()
@@ -215,6 +218,10 @@ class Cancellation(models.Model):
     error_code = models.CharField(max_length=200, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    baseline_cancelled_quantity = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Units of the line cancelled on the marketplace when this was sent (to verify unknown outcomes).",
+    )
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     restock = models.BooleanField(default=True, help_text="Whether the cancelled units go back to stock.")
     requested_by = models.ForeignKey(

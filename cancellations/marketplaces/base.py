@@ -98,6 +98,8 @@ class LineResult:
     marketplace_reference: str = ""
     error_code: str = ""
     error_message: str = ""
+    #: Units of the line now cancelled on the marketplace, when the answer tells (Walmart returns the order).
+    cancelled_quantity: int | None = None
 
 
 @dataclass(frozen=True)
