@@ -24,7 +24,8 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false.")
 
 # Fernet keys (url-safe base64, 32 bytes) for marketplace credentials; the first encrypts, all decrypt
-# (key rotation). Generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+# (key rotation). Generate one with:
+#   python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
 CREDENTIALS_ENCRYPTION_KEYS = env.list("CREDENTIALS_ENCRYPTION_KEYS", default=[])
 if not CREDENTIALS_ENCRYPTION_KEYS and not DEBUG:
     raise ImproperlyConfigured("CREDENTIALS_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is false.")

@@ -1,0 +1,85 @@
+"""Grouping due cancellations into the fewest marketplace calls (the outbox rows) and enqueueing them.
+
+One Walmart call per purchase order; one Mirakl call per account per up to 100 lines. A line never has two
+cancellations in flight in one call or in two calls at once, so results and verification stay unambiguous.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+
+from django.db import transaction
+
+from ..marketplaces.base import LineCancel, TaxAmount
+from ..marketplaces.registry import backend_class
+from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
+
+
+def line_cancel_from(c: Cancellation) -> LineCancel:
+    """The backend's view of one cancellation (needs ``line__order__account`` loaded)."""
+    order = c.line.order
+
+    def taxes(items) -> tuple[TaxAmount, ...]:
+        return tuple(TaxAmount(code=t["code"], amount=Decimal(str(t["amount"]))) for t in items)
+
+    return LineCancel(
+        ref=c.pk, order_id=order.external_id, line_id=c.line.external_id, quantity=c.quantity,
+        reason_code=c.reason_code, amount=c.amount, shipping_amount=c.shipping_amount, taxes=taxes(c.taxes),
+        shipping_taxes=taxes(c.shipping_taxes), currency=c.currency or order.currency, tax_mode=order.tax_mode,
+        previously_cancelled=c.line.cancelled_quantity,
+    )
+
+
+def calls_plan(cancellations: Sequence[Cancellation]) -> list[MarketplaceCall]:
+    """Create queued cancel calls for these pending cancellations; dispatch each on commit.
+
+    Runs inside the caller's transaction with a fixed number of queries.
+    """
+    pending = [c for c in cancellations if c.status == CancellationStatus.PENDING]
+    if not pending:
+        return []
+    line_ids = {c.line_id for c in pending}
+    busy_lines = set(
+        Cancellation.objects.filter(
+            line_id__in=line_ids, status__in=[CancellationStatus.SENDING, CancellationStatus.VERIFYING]
+        ).values_list("line_id", flat=True)
+    ) | set(
+        MarketplaceCall.objects.filter(
+            state__in=[CallState.QUEUED, CallState.SENDING], cancellations__line_id__in=line_ids
+        ).values_list("cancellations__line_id", flat=True)
+    )
+    groups: dict[tuple[int, str], list[Cancellation]] = defaultdict(list)
+    for c in sorted(pending, key=lambda c: c.pk):
+        if c.line_id in busy_lines:
+            continue  # waits for the line's current call; the sweeper plans it afterwards
+        busy_lines.add(c.line_id)
+        account = c.line.order.account
+        key = backend_class(account.marketplace).batch_key(line_cancel_from(c))
+        groups[(account.pk, key)].append(c)
+
+    batches: list[tuple[MarketplaceCall, list[Cancellation]]] = []
+    for (account_id, key), members in groups.items():
+        limit = backend_class(members[0].line.order.account.marketplace).max_lines_per_cancel or len(members)
+        for start in range(0, len(members), limit):
+            call = MarketplaceCall(account_id=account_id, operation="cancel", state=CallState.QUEUED, batch_key=key)
+            batches.append((call, members[start:start + limit]))
+    if not batches:
+        return []
+    calls = MarketplaceCall.objects.bulk_create([call for call, _ in batches])
+    Through = MarketplaceCall.cancellations.through
+    Through.objects.bulk_create(
+        Through(marketplacecall_id=call.pk, cancellation_id=c.pk)
+        for call, (_, members) in zip(calls, batches, strict=True) for c in members
+    )
+    call_ids = [call.pk for call in calls]
+    transaction.on_commit(lambda: calls_enqueue(call_ids), robust=True)
+    return calls
+
+
+def calls_enqueue(call_ids: Sequence[int]) -> None:
+    from ..tasks import call_dispatch_task
+
+    for call_id in call_ids:
+        call_dispatch_task.delay(call_id)

@@ -1,0 +1,60 @@
+"""Recording that the marketplace applied cancellations: line quantities, amounts and inventory follow-up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from django.utils import timezone
+
+from ..marketplaces.base import LineResult
+from ..models import Cancellation, CancellationStatus, InventoryAdjustment, OrderLine
+from .history import cancellations_transition
+
+
+def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]], *, message: str = "") -> None:
+    """Mark cancellations confirmed and bring their lines up to date. Runs in the caller's transaction."""
+    if not pairs:
+        return
+    lines = {line.pk: line for line in OrderLine.objects.select_for_update().filter(
+        pk__in={c.line_id for c, _ in pairs})}
+    for c, result in pairs:
+        line = lines[c.line_id]
+        reference = (result.marketplace_reference if result else "") or c.marketplace_reference
+        if result is not None and result.cancelled_quantity is not None:
+            line.cancelled_quantity = min(result.cancelled_quantity, line.quantity)
+        elif not reference or reference not in {str(e.get("id")) for e in line.marketplace_cancellations}:
+            # Not yet seen by a sync: count it (a later sync replaces these with the marketplace's figures).
+            line.cancelled_quantity = min(line.cancelled_quantity + c.quantity, line.quantity)
+            line.cancelled_amount += c.amount
+            line.cancelled_shipping_amount += c.shipping_amount
+            line.cancelled_taxes = _add(line.cancelled_taxes, c.taxes)
+            line.cancelled_shipping_taxes = _add(line.cancelled_shipping_taxes, c.shipping_taxes)
+            if reference:
+                line.marketplace_cancellations = [*line.marketplace_cancellations, {
+                    "id": reference, "quantity": c.quantity, "amount": str(c.amount),
+                    "shipping_amount": str(c.shipping_amount), "taxes": c.taxes, "shipping_taxes": c.shipping_taxes,
+                }]
+        c.marketplace_reference = reference
+    OrderLine.objects.bulk_update(
+        lines.values(),
+        ["cancelled_quantity", "cancelled_amount", "cancelled_shipping_amount", "cancelled_taxes",
+         "cancelled_shipping_taxes", "marketplace_cancellations"],
+    )
+    cancellations_transition(
+        [c for c, _ in pairs], CancellationStatus.CONFIRMED, message=message or "Confirmed by the marketplace",
+        confirmed_at=timezone.now(), marketplace_reference=lambda c: c.marketplace_reference, error_code="",
+        error_message="", next_attempt_at=None,
+    )
+    InventoryAdjustment.objects.bulk_create(
+        InventoryAdjustment(account_id=c.account_id, cancellation=c, sku=lines[c.line_id].sku, quantity=c.quantity,
+                            restock=c.restock)
+        for c, _ in pairs
+    )
+
+
+def _add(totals: dict, taxes: list[dict]) -> dict:
+    out = {k: Decimal(str(v)) for k, v in (totals or {}).items()}
+    for t in taxes:
+        out[t["code"]] = out.get(t["code"], Decimal("0")) + Decimal(str(t["amount"]))
+    return {k: str(v) for k, v in out.items()}

@@ -1,0 +1,230 @@
+"""Asking for cancellations: validate, price, record the intent, enqueue on commit. All lines or none."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+
+from .. import pricing
+from ..marketplaces.base import TaxAmount
+from ..models import (
+    IN_FLIGHT_STATUSES,
+    Cancellation,
+    CancellationEvent,
+    CancellationStatus,
+    Marketplace,
+    MarketplaceAccount,
+    OrderLine,
+)
+from .call_planning import calls_plan
+from .errors import CancellationRequestError, LineError
+from .reasons import ReasonBook, restock_for
+
+# Line statuses (as each marketplace reports them) in which a seller may still cancel.
+CANCELLABLE_LINE_STATUSES = {
+    Marketplace.WALMART_CA: {"created", "acknowledged"},
+    Marketplace.MIRAKL: {"staging", "waiting_acceptance", "waiting_debit", "waiting_debit_payment", "shipping"},
+}
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    line_id: int
+    quantity: int | None = None  # None: everything still cancellable
+    reason: str | None = None  # overrides the request's reason for this line
+
+
+@dataclass
+class PreviewLine:
+    line: OrderLine
+    quantity: int
+    reason_code: str = ""
+    normalised_reason: str = ""
+    amounts: pricing.CancelAmounts | None = None
+    error: str = ""
+
+
+@dataclass
+class PreviewGroup:
+    account: MarketplaceAccount
+    lines: list[PreviewLine] = field(default_factory=list)
+
+
+@dataclass
+class CancellationPreview:
+    groups: list[PreviewGroup]
+    errors: list[LineError]
+
+    def lines_not_cancellable(self) -> list[PreviewLine]:
+        return [pl for g in self.groups for pl in g.lines if pl.error]
+
+    def lines_ok(self) -> list[PreviewLine]:
+        return [pl for g in self.groups for pl in g.lines if not pl.error]
+
+
+def _money(line: OrderLine) -> pricing.LineMoney:
+    def taxes(items) -> tuple[pricing.TaxLine, ...]:
+        return tuple(
+            pricing.TaxLine(code=t["code"], amount=Decimal(str(t["amount"])), rule=t.get("rule", ""))
+            for t in items
+        )
+
+    return pricing.LineMoney(
+        quantity=line.quantity, price=line.price, shipping_price=line.shipping_price,
+        taxes=taxes(line.taxes), shipping_taxes=taxes(line.shipping_taxes),
+    )
+
+
+def _already(line: OrderLine, in_flight: list[dict]) -> pricing.AlreadyCancelled:
+    """What is confirmed cancelled on the line plus what in-flight cancellations hold."""
+    taxes = defaultdict(Decimal, {k: Decimal(str(v)) for k, v in line.cancelled_taxes.items()})
+    shipping_taxes = defaultdict(Decimal, {k: Decimal(str(v)) for k, v in line.cancelled_shipping_taxes.items()})
+    amount, shipping, quantity = line.cancelled_amount, line.cancelled_shipping_amount, line.cancelled_quantity
+    for c in in_flight:
+        quantity += c["quantity"]
+        amount += c["amount"]
+        shipping += c["shipping_amount"]
+        for t in c["taxes"]:
+            taxes[t["code"]] += Decimal(str(t["amount"]))
+        for t in c["shipping_taxes"]:
+            shipping_taxes[t["code"]] += Decimal(str(t["amount"]))
+    return pricing.AlreadyCancelled(
+        quantity=quantity, amount=amount, shipping_amount=shipping, taxes=dict(taxes),
+        shipping_taxes=dict(shipping_taxes),
+    )
+
+
+def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError]:
+    errors = []
+    if not lines:
+        errors.append(LineError(None, "lines", "Give at least one order line."))
+    seen = set()
+    for lr in lines:
+        if lr.quantity is not None and (
+            isinstance(lr.quantity, bool) or not isinstance(lr.quantity, int) or lr.quantity <= 0
+        ):
+            errors.append(LineError(lr.line_id, "quantity", "Must be a positive whole number."))
+        if lr.line_id in seen:
+            errors.append(LineError(lr.line_id, "line", "This line is named twice in the request."))
+        seen.add(lr.line_id)
+        if not (lr.reason or reason):
+            errors.append(LineError(lr.line_id, "reason", "A reason is required."))
+    return errors
+
+
+def _build_preview(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> CancellationPreview:
+    """Validate and price every line with a fixed number of queries, whatever the number of lines."""
+    errors = _validate_input(lines, reason)
+    qs = OrderLine.objects.select_related("order__account").filter(pk__in=[lr.line_id for lr in lines])
+    if lock:
+        qs = qs.select_for_update(of=("self",)).order_by("pk")
+    found = {line.pk: line for line in qs}
+    in_flight: dict[int, list[dict]] = defaultdict(list)
+    for c in Cancellation.objects.filter(line_id__in=found, status__in=IN_FLIGHT_STATUSES).values(
+        "line_id", "quantity", "amount", "shipping_amount", "taxes", "shipping_taxes"
+    ):
+        in_flight[c["line_id"]].append(c)
+    book = ReasonBook({line.order.account_id for line in found.values()})
+
+    groups: dict[int, PreviewGroup] = {}
+    for lr in lines:
+        line = found.get(lr.line_id)
+        if line is None:
+            errors.append(LineError(lr.line_id, "line", "No such order line."))
+            continue
+        account = line.order.account
+        group = groups.setdefault(account.pk, PreviewGroup(account=account))
+        already = _already(line, in_flight[line.pk])
+        cancellable = max(line.quantity - already.quantity, 0)
+        quantity = lr.quantity if lr.quantity is not None else cancellable
+        pl = PreviewLine(line=line, quantity=quantity)
+        group.lines.append(pl)
+        problem = _line_problem(line, account, cancellable, lr, quantity)
+        resolved = book.resolve(account, lr.reason or reason) if (lr.reason or reason) else None
+        if problem is None and resolved is None and (lr.reason or reason):
+            problem = (
+                "reason",
+                f"{lr.reason or reason!r} is not a valid cancellation reason on {account.name} "
+                f"({account.get_marketplace_display()}).",
+            )
+        if problem:
+            pl.error = problem[1]
+            errors.append(LineError(line.pk, problem[0], problem[1]))
+            continue
+        pl.reason_code, pl.normalised_reason = resolved
+        if account.marketplace == Marketplace.MIRAKL:
+            pl.amounts = pricing.cancellation_amounts(_money(line), already, quantity)
+    return CancellationPreview(groups=list(groups.values()), errors=errors)
+
+
+def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: int) -> tuple[str, str] | None:
+    if not account.enabled:
+        return "line", f"Account {account.name} is disabled."
+    if line.status.lower() not in CANCELLABLE_LINE_STATUSES.get(account.marketplace, set()):
+        return "line", f"The line is {line.status or 'in an unknown state'} on the marketplace; it cannot be cancelled."
+    if cancellable <= 0:
+        return "quantity", "Nothing left to cancel on this line (cancelled or already being cancelled)."
+    if lr.quantity is not None and quantity > cancellable:
+        return "quantity", f"At most {cancellable} unit(s) can still be cancelled; {quantity} asked."
+    return None
+
+
+def cancellation_preview(*, lines: Sequence[LineRequest], reason: str) -> CancellationPreview:
+    """What a request would do (amounts included), and what is not cancellable and why. Writes nothing."""
+    return _build_preview(lines, reason, lock=False)
+
+
+@transaction.atomic(durable=True)
+def cancellation_request(
+    *, lines: Sequence[LineRequest], reason: str, note: str = "", user=None, source: str,
+    request_id: uuid.UUID | None = None,
+) -> list[Cancellation]:
+    """Record cancellations for ``lines`` and their outbox calls; dispatch starts on commit.
+
+    All or none: any invalid line refuses the whole request (``CancellationRequestError``, nothing stored).
+    Giving the same ``request_id`` again returns the first request's cancellations (a double submit).
+    """
+    if request_id is not None:
+        earlier = list(Cancellation.objects.filter(request_id=request_id).order_by("pk"))
+        if earlier:
+            return earlier
+    preview = _build_preview(lines, reason, lock=True)
+    if preview.errors:
+        raise CancellationRequestError(preview.errors)
+
+    request_id = request_id or uuid.uuid4()
+    user = user if getattr(user, "is_authenticated", False) else None
+    created = Cancellation.objects.bulk_create([_cancellation_from(pl, request_id, user, source, note)
+                                                for pl in preview.lines_ok()])
+    if created[0].pk is None:  # backends without RETURNING
+        created = list(Cancellation.objects.filter(request_id=request_id).order_by("pk"))
+    CancellationEvent.objects.bulk_create(
+        CancellationEvent(cancellation=c, from_status="", to_status=c.status, actor=user, source=source,
+                          message=note[:2000] or "Requested")
+        for c in created
+    )
+    calls_plan(created)
+    return created
+
+
+def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str) -> Cancellation:
+    amounts = pl.amounts
+    return Cancellation(
+        line=pl.line, account=pl.line.order.account, quantity=pl.quantity, reason_code=pl.reason_code,
+        reason=pl.normalised_reason, note=note, status=CancellationStatus.PENDING,
+        amount=amounts.amount if amounts else Decimal("0"),
+        shipping_amount=amounts.shipping_amount if amounts else Decimal("0"),
+        taxes=_tax_json(amounts.taxes) if amounts else [],
+        shipping_taxes=_tax_json(amounts.shipping_taxes) if amounts else [],
+        currency=pl.line.order.currency, restock=restock_for(pl.normalised_reason), requested_by=user,
+        source=source, request_id=request_id,
+    )
+
+
+def _tax_json(taxes: Sequence[TaxAmount]) -> list[dict]:
+    return [{"code": t.code, "amount": str(t.amount)} for t in taxes]

@@ -1,0 +1,98 @@
+"""Cancellation reasons: the marketplace's own codes and the normalised vocabulary mapped onto them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from ..marketplaces.base import Reason
+from ..models import CancellationReason, Marketplace, MarketplaceAccount, MarketplaceReason
+
+# Walmart CA documents exactly these two codes.
+WALMART_DEFAULT_MAPPING = {
+    CancellationReason.CUSTOMER_REQUEST: "CUSTOMER_REQUESTED_SELLER_TO_CANCEL",
+}
+WALMART_FALLBACK_CODE = "CANCEL_BY_SELLER"
+# Words in a marketplace's reason label that suggest a normalised reason (first match wins).
+_LABEL_HINTS = (
+    (CancellationReason.OUT_OF_STOCK, ("stock", "unavailable", "rupture")),
+    (CancellationReason.CUSTOMER_REQUEST, ("customer", "client", "buyer")),
+    (CancellationReason.PRICING_ERROR, ("price", "pricing")),
+    (CancellationReason.FRAUD_SUSPICION, ("fraud",)),
+    (CancellationReason.CANNOT_SHIP, ("address", "deliver", "ship")),
+)
+
+
+def normalised_guess(code: str, label: str) -> str:
+    text = f"{code} {label}".lower()
+    for reason, words in _LABEL_HINTS:
+        if any(w in text for w in words):
+            return reason
+    return ""
+
+
+def reasons_refresh(*, account: MarketplaceAccount, reasons: Iterable[Reason]) -> int:
+    """Upsert the account's reasons; codes no longer offered become inactive. Keeps ops' mappings."""
+    now = timezone.now()
+    existing = {r.code: r for r in MarketplaceReason.objects.filter(account=account)}
+    seen = set()
+    for reason in reasons:
+        seen.add(reason.code)
+        row = existing.get(reason.code)
+        if row is None:
+            MarketplaceReason.objects.create(
+                account=account, code=reason.code, label=reason.label, active=True, synced_at=now,
+                normalised=_default_normalised(account, reason),
+            )
+        elif row.label != reason.label or not row.active:
+            row.label, row.active, row.synced_at = reason.label, True, now
+            row.save(update_fields=["label", "active", "synced_at"])
+    MarketplaceReason.objects.filter(account=account, active=True).exclude(code__in=seen).update(active=False)
+    return len(seen)
+
+
+def _default_normalised(account: MarketplaceAccount, reason: Reason) -> str:
+    if account.marketplace == Marketplace.WALMART_CA:
+        return CancellationReason.CUSTOMER_REQUEST if reason.code == "CUSTOMER_REQUESTED_SELLER_TO_CANCEL" else ""
+    return normalised_guess(reason.code, reason.label)
+
+
+class ReasonBook:
+    """The reasons of several accounts, loaded in one query, to resolve what a request names."""
+
+    def __init__(self, account_ids: Iterable[int]) -> None:
+        self.by_account: dict[int, list[MarketplaceReason]] = {}
+        for r in MarketplaceReason.objects.filter(account_id__in=set(account_ids), active=True):
+            self.by_account.setdefault(r.account_id, []).append(r)
+
+    def resolve(self, account: MarketplaceAccount, reason: str) -> tuple[str, str] | None:
+        """(marketplace code, normalised reason) for ``reason`` on ``account``, or None if not valid there."""
+        rows = self.by_account.get(account.pk, [])
+        by_code = {r.code: r for r in rows}
+        if reason in by_code:
+            return reason, by_code[reason].normalised or ""
+        if account.marketplace == Marketplace.WALMART_CA and reason in (
+            WALMART_FALLBACK_CODE, *WALMART_DEFAULT_MAPPING.values()
+        ) and not rows:
+            return reason, CancellationReason.CUSTOMER_REQUEST if reason != WALMART_FALLBACK_CODE else ""
+        if reason in CancellationReason.values:
+            mapped = next((r for r in rows if r.normalised == reason), None)
+            if mapped is not None:
+                return mapped.code, reason
+            if account.marketplace == Marketplace.WALMART_CA:
+                return WALMART_DEFAULT_MAPPING.get(reason, WALMART_FALLBACK_CODE), reason
+        return None
+
+    def choices(self, account: MarketplaceAccount) -> list[tuple[str, str]]:
+        normalised = [(value, f"{label} (normalised)") for value, label in CancellationReason.choices
+                      if self.resolve(account, value) is not None]
+        own = [(r.code, f"{r.label or r.code} [{r.code}]") for r in self.by_account.get(account.pk, [])]
+        if account.marketplace == Marketplace.WALMART_CA and not own:
+            own = [(c, c) for c in (WALMART_FALLBACK_CODE, *WALMART_DEFAULT_MAPPING.values())]
+        return normalised + own
+
+
+def restock_for(normalised_reason: str) -> bool:
+    """Cancelled units go back to stock, except when the reason is that there is no stock."""
+    return normalised_reason != CancellationReason.OUT_OF_STOCK

@@ -1,0 +1,37 @@
+"""Thin Celery tasks: load ids, call a service. Retry timing is the workflow's (next_attempt_at + sweeper)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+
+from .models import MarketplaceAccount
+from .services import call_dispatch, cancellations_sweep, cancellations_verify, orders_sync
+
+
+@shared_task(ignore_result=True)
+def call_dispatch_task(call_id: int) -> str:
+    return call_dispatch(call_id=call_id)
+
+
+@shared_task(ignore_result=True)
+def cancellations_verify_task(cancellation_ids: list[int]) -> dict:
+    return cancellations_verify(cancellation_ids=cancellation_ids)
+
+
+@shared_task(ignore_result=True)
+def cancellations_sweep_task() -> dict:
+    return cancellations_sweep(dispatch_inline=False, queued_older_than=10)
+
+
+@shared_task(ignore_result=True)
+def orders_sync_task(account_id: int, since_iso: str | None = None) -> dict:
+    account = MarketplaceAccount.objects.get(pk=account_id)
+    since = datetime.fromisoformat(since_iso) if since_iso else None
+    return orders_sync(account=account, since=since).as_dict()
+
+
+@shared_task(ignore_result=True)
+def orders_sync_all_task() -> list[dict]:
+    return [orders_sync_task(a.pk) for a in MarketplaceAccount.objects.filter(enabled=True)]
