@@ -92,7 +92,19 @@ def call_dispatch(*, call_id: int) -> str:
         return "error"
     recorder.finish_claimed()
     _record_result(account, members, result)
+    _followups_plan({c.line_id for c in members})
     return "sent"
+
+
+@transaction.atomic
+def _followups_plan(line_ids: set[int]) -> None:
+    """Cancellations that waited for these lines' call to finish can go now."""
+    waiting = list(
+        Cancellation.objects.select_related("line__order__account")
+        .filter(line_id__in=line_ids, status=CancellationStatus.PENDING)
+        .exclude(calls__state__in=[CallState.QUEUED, CallState.SENDING])
+    )
+    calls_plan(waiting)
 
 
 @transaction.atomic

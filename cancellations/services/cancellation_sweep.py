@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
@@ -69,8 +68,8 @@ def cancellations_sweep(*, dispatch_inline: bool = True, queued_older_than: floa
     report["verified"] = sum(cancellations_verify().values())
     report["planned_calls"] = _unplanned_plan()
     queued = list(MarketplaceCall.objects.filter(
-        Q(created_at__lte=now - timedelta(seconds=queued_older_than)) | Q(pk__isnull=True),
         state=CallState.QUEUED, operation="cancel",
+        created_at__lte=timezone.now() - timedelta(seconds=queued_older_than),
     ).order_by("pk").values_list("pk", flat=True)[:500])
     if dispatch_inline:
         report["sent"] = sum(1 for pk in queued if call_dispatch(call_id=pk) == "sent")

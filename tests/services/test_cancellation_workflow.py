@@ -1,0 +1,285 @@
+"""The cancellation workflow against an in-process backend: statuses, retries, verification, batching."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from cancellations.marketplaces.base import AccountError, PermanentError, TransientError
+from cancellations.models import (
+    CallState,
+    Cancellation,
+    CancellationEvent,
+    InventoryAdjustment,
+    MarketplaceCall,
+    OrderLine,
+)
+from cancellations.services import (
+    CancellationStateError,
+    LineRequest,
+    call_dispatch,
+    cancellation_request,
+    cancellation_retry,
+    cancellations_sweep,
+)
+from tests.factories import line_create, order_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _lines(order):
+    return list(order.lines.order_by("pk"))
+
+
+def _request(lines, quantity=None, reason="customer_request", **kw):
+    return cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=quantity) for line in lines],
+                                reason=reason, source="cli", **kw)
+
+
+def _due_now(qs):
+    qs.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_request_is_dispatched_on_commit_and_confirmed(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, line2 = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = _request([line1, line2], quantity=1)
+    assert len(fake.sent) == 1 and len(fake.sent[0]) == 2
+    for c in Cancellation.objects.filter(pk__in=[c.pk for c in created]):
+        assert c.status == "confirmed" and c.marketplace_reference.startswith("C-") and c.attempts == 1
+    line1.refresh_from_db()
+    assert line1.cancelled_quantity == 1 and line1.cancellable_quantity == 2
+    assert line1.cancelled_amount == Decimal("10.00") and line1.cancelled_taxes == {"GST": "0.50"}
+    assert InventoryAdjustment.objects.filter(sku=line1.sku, quantity=1, restock=True).exists()
+    assert list(CancellationEvent.objects.filter(cancellation=created[0]).values_list("to_status", flat=True)) == [
+        "pending", "sending", "confirmed"]
+    call = MarketplaceCall.objects.get(operation="cancel")
+    assert call.state == CallState.QUEUED or call.state in (CallState.DONE, CallState.ERROR)
+    assert set(call.cancellations.all()) == set(created)
+
+
+def test_mirakl_amounts_are_priced_and_the_remainder_takes_the_rest(fake, mirakl_order,
+                                                                    django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _request([line1], quantity=1)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        second = _request([line1])[0]  # everything that remains
+    assert (first.amount, first.shipping_amount, first.taxes) == (Decimal("10.00"), Decimal("1.00"),
+                                                                  [{"code": "GST", "amount": "0.50"}])
+    assert second.quantity == 2
+    assert (second.amount, second.shipping_amount) == (Decimal("20.00"), Decimal("2.00"))
+    assert second.taxes == [{"code": "GST", "amount": "1.00"}]
+    sent = fake.sent[1][0]
+    assert sent.amount == Decimal("20.00") and sent.previously_cancelled == 1
+
+
+def test_out_of_stock_does_not_restock(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=True):
+        _request([line1], quantity=1, reason="35")
+    adjustment = InventoryAdjustment.objects.get()
+    assert adjustment.restock is False and adjustment.cancellation.reason == "out_of_stock"
+
+
+def test_same_request_id_creates_nothing_new(fake, mirakl_order, django_capture_on_commit_callbacks):
+    import uuid
+
+    line1, _ = _lines(mirakl_order)
+    rid = uuid.uuid4()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _request([line1], quantity=1, request_id=rid)
+        again = _request([line1], quantity=1, request_id=rid)
+    assert [c.pk for c in first] == [c.pk for c in again]
+    assert Cancellation.objects.count() == 1 and len(fake.sent) == 1
+
+
+def test_mirakl_lines_of_several_orders_share_one_call_up_to_100(fake, mirakl_account,
+                                                                 django_capture_on_commit_callbacks):
+    lines = []
+    for n in range(3):
+        order = order_create(account=mirakl_account, external_id=f"BIG-{n}", lines=50, quantity=1)
+        lines += _lines(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        _request(lines)
+    assert [len(batch) for batch in fake.sent] == [100, 50]
+    assert MarketplaceCall.objects.filter(operation="cancel").count() == 2
+    assert Cancellation.objects.filter(status="confirmed").count() == 150
+
+
+def test_per_order_backend_sends_one_call_per_order(fake, walmart_account, django_capture_on_commit_callbacks):
+    fake.reset(per_order=True)
+    lines = []
+    for n in range(3):
+        lines += _lines(order_create(account=walmart_account, external_id=f"PO-{n}", lines=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        _request(lines, reason="CANCEL_BY_SELLER")
+    assert sorted({line.order_id for line in batch} for batch in fake.sent) == [{"PO-0"}, {"PO-1"}, {"PO-2"}]
+    assert all(len(batch) == 2 for batch in fake.sent)
+
+
+def test_query_count_does_not_grow_with_lines(fake, mirakl_account, django_capture_on_commit_callbacks,
+                                              django_assert_num_queries):
+    small = _lines(order_create(account=mirakl_account, external_id="S", lines=2))
+    big = []
+    for n in range(4):
+        big += _lines(order_create(account=mirakl_account, external_id=f"B{n}", lines=50))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for lines in (small, big):
+        with CaptureQueriesContext(connection) as ctx, django_capture_on_commit_callbacks(execute=False):
+            _request(lines)
+        counts.append(len(ctx.captured_queries))
+    assert len(big) == 200 and counts[0] == counts[1], counts
+
+
+def test_rate_limit_schedules_a_retry_honouring_retry_after(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    fake.script = [TransientError("slow down", code="rate_limited", status_code=429, retry_after=120)]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    c.refresh_from_db()
+    assert c.status == "retry_scheduled" and c.error_code == "rate_limited"
+    assert c.next_attempt_at >= timezone.now() + timedelta(seconds=110)
+    assert cancellations_sweep()["sent"] == 0  # not due yet
+    _due_now(Cancellation.objects.filter(pk=c.pk))
+    report = cancellations_sweep()
+    c.refresh_from_db()
+    assert report["retries_due"] == 1 and report["sent"] == 1
+    assert c.status == "confirmed" and c.attempts == 2 and len(fake.sent) == 2
+
+
+def test_gives_up_after_max_attempts(fake, mirakl_order, settings, django_capture_on_commit_callbacks):
+    settings.CANCELLATION_MAX_ATTEMPTS = 2
+    line1, _ = _lines(mirakl_order)
+    fake.script = [TransientError("busy", code="rate_limited", retry_after=1)] * 2
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    _due_now(Cancellation.objects.filter(pk=c.pk))
+    cancellations_sweep()
+    c.refresh_from_db()
+    assert c.status == "failed" and c.attempts == 2 and "busy" in c.error_message
+
+
+def test_timeout_after_apply_is_confirmed_without_a_second_send(fake, mirakl_order,
+                                                                django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    timeout = TransientError("no answer", code="timeout", outcome_unknown=True)
+    timeout.applied = True
+    fake.script = [timeout]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=2)[0]
+    c.refresh_from_db()
+    assert c.status == "confirmed" and len(fake.sent) == 1
+    assert c.events.filter(to_status="verifying").exists()
+    line1.refresh_from_db()
+    assert line1.cancelled_quantity == 2
+
+
+def test_timeout_before_apply_is_sent_again_after_reading_back(fake, mirakl_order,
+                                                               django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    fake.script = [TransientError("500", code="http_500", status_code=500, outcome_unknown=True)]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    c.refresh_from_db()
+    # verify ran on commit, found nothing applied, and planned and sent a new call
+    assert c.status == "confirmed" and len(fake.sent) == 2
+    assert list(c.events.values_list("to_status", flat=True)) == [
+        "pending", "sending", "verifying", "pending", "sending", "confirmed"]
+
+
+def test_rejection_naming_one_line_rejects_only_that_line(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, line2 = _lines(mirakl_order)
+    fake.script = [PermanentError("bad", code="INVALID", line_errors={"M-1-2": ("ALREADY_SHIPPED", "Line shipped")})]
+    with django_capture_on_commit_callbacks(execute=True):
+        c1, c2 = _request([line1, line2], quantity=1)
+    cancellations_sweep()
+    c1.refresh_from_db()
+    c2.refresh_from_db()
+    assert (c2.status, c2.error_code, c2.error_message) == ("rejected", "ALREADY_SHIPPED", "Line shipped")
+    assert c1.status == "confirmed" and [len(b) for b in fake.sent] == [2, 1]
+
+
+def test_whole_batch_rejection_and_explicit_retry(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    fake.script = [PermanentError("Order is not in a cancellable state", code="http_400", status_code=400)]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    c.refresh_from_db()
+    assert c.status == "rejected" and c.error_message == "Order is not in a cancellable state"
+    assert OrderLine.objects.with_in_flight().get(pk=line1.pk).cancellable_quantity == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        cancellation_retry(cancellation=c, source="cli")
+    c.refresh_from_db()
+    assert c.status == "confirmed" and c.error_message == ""
+    with pytest.raises(CancellationStateError):
+        cancellation_retry(cancellation=c, source="cli")
+
+
+def test_account_error_fails_and_flags_the_account(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    fake.script = [AccountError("Unauthorized", code="http_401", status_code=401)]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    c.refresh_from_db()
+    mirakl_order.account.refresh_from_db()
+    assert c.status == "failed" and "Unauthorized" in c.error_message
+    assert "Unauthorized" in mirakl_order.account.last_error
+
+
+def test_a_call_is_claimed_once(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):
+        _request([line1], quantity=1)
+    call = MarketplaceCall.objects.get(operation="cancel", state=CallState.QUEUED)
+    assert call_dispatch(call_id=call.pk) == "sent"
+    assert call_dispatch(call_id=call.pk) == "skipped"
+    assert len(fake.sent) == 1
+
+
+def test_crash_after_send_leaves_a_record_the_sweeper_completes(fake, mirakl_order, settings,
+                                                                django_capture_on_commit_callbacks):
+    """A worker that died after claiming (and sending) leaves a stale 'sending' call: verify, don't resend."""
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):
+        c = _request([line1], quantity=1)[0]
+    call = MarketplaceCall.objects.get(operation="cancel")
+    # Simulate the crash: the claim happened and the marketplace applied it, but nothing was recorded.
+    call.state, call.claimed_at = CallState.SENDING, timezone.now() - timedelta(hours=1)
+    call.save()
+    Cancellation.objects.filter(pk=c.pk).update(status="sending", attempts=1, baseline_cancelled_quantity=0)
+    fake.remote_cancelled["M-1-1"] = 1
+    report = cancellations_sweep()
+    c.refresh_from_db()
+    assert report["stale_calls"] == 1 and c.status == "confirmed" and fake.sent == []
+
+
+def test_second_cancellation_of_a_busy_line_waits_for_the_first(fake, mirakl_order,
+                                                                django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):
+        _request([line1], quantity=1)
+        _request([line1], quantity=1)
+    assert MarketplaceCall.objects.filter(state=CallState.QUEUED).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):  # the follow-up call is enqueued on commit
+        cancellations_sweep()
+    assert Cancellation.objects.filter(status="confirmed").count() == 2
+    assert [len(b) for b in fake.sent] == [1, 1]
+    line1.refresh_from_db()
+    assert line1.cancelled_quantity == 2
+
+
+def test_shipped_line_is_refused(fake, mirakl_account):
+    order = order_create(account=mirakl_account, external_id="SHIP", lines=0)
+    line = line_create(order=order, external_id="SHIP-1", status="SHIPPED")
+    from cancellations.services import CancellationRequestError
+
+    with pytest.raises(CancellationRequestError) as err:
+        _request([line], quantity=1)
+    assert "SHIPPED" in err.value.errors[0].message and Cancellation.objects.count() == 0
