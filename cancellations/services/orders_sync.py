@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from ..marketplaces.base import LineTax, MarketplaceOrder, MarketplaceOrderLine
+from ..marketplaces.base import AccountError, LineTax, MarketplaceOrder, MarketplaceOrderLine
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
@@ -139,10 +139,14 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
     report = SyncReport(account=account.name)
     since = since or ((account.last_synced_at - OVERLAP) if account.last_synced_at else started - DEFAULT_LOOKBACK)
     backend = get_backend(account, on_exchange=CallRecorder(account=account).record)
-    report.reasons = reasons_refresh(account=account, reasons=backend.list_reasons())
-    for page in backend.iter_order_pages(since):
-        report.pages += 1
-        orders_page_upsert(account=account, page=page, report=report)
+    try:
+        report.reasons = reasons_refresh(account=account, reasons=backend.list_reasons())
+        for page in backend.iter_order_pages(since):
+            report.pages += 1
+            orders_page_upsert(account=account, page=page, report=report)
+    except AccountError as exc:
+        MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=f"{exc.code}: {exc.message[:500]}")
+        raise
     MarketplaceAccount.objects.filter(pk=account.pk).update(last_synced_at=started, last_error="")
     account.last_synced_at = started
     return report

@@ -1,0 +1,139 @@
+"""Cancel order lines on the marketplace from the command line (the same service as the admin and API)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cancellations.models import TERMINAL_STATUSES, Cancellation, MarketplaceAccount, OrderLine
+from cancellations.services import (
+    CancellationRequestError,
+    LineRequest,
+    cancellation_preview,
+    cancellation_request,
+    cancellations_sweep,
+)
+
+EXIT_NOT_CONFIRMED = 1
+EXIT_BAD_INPUT = 2
+EXIT_TIMEOUT = 3
+
+
+def _line_spec(value: str) -> tuple[str, int | None]:
+    line_id, _, qty = value.partition(":")
+    if not line_id:
+        raise ValueError("empty line id")
+    if not qty:
+        return line_id, None
+    if not qty.isdigit() or int(qty) <= 0:
+        raise ValueError(f"quantity {qty!r} must be a positive whole number")
+    return line_id, int(qty)
+
+
+class Command(BaseCommand):
+    help = "Cancel lines of one marketplace order. Exit 0 when everything asked is confirmed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--account", required=True, help="Marketplace account name")
+        parser.add_argument("--order", required=True,
+                            help="Marketplace order id (Walmart purchaseOrderId / Mirakl order_id)")
+        parser.add_argument("--line", action="append", required=True, metavar="LINE_ID[:QTY]",
+                            help="Marketplace line id, optionally with the quantity (default: all that remains)")
+        parser.add_argument("--reason", required=True, help="Marketplace reason code or a normalised reason")
+        parser.add_argument("--note", default="")
+        parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                            help="Wait up to this long for every cancellation to reach a final status")
+        parser.add_argument("--dry-run", action="store_true", help="Show what would be sent; change nothing")
+        parser.add_argument("--json", action="store_true", help="Machine-readable output")
+
+    def handle(self, *args, **opts) -> None:
+        self.as_json = opts["json"]
+        requests = self._line_requests(opts)
+        if opts["dry_run"]:
+            return self._dry_run(requests, opts["reason"])
+        try:
+            created = cancellation_request(lines=requests, reason=opts["reason"], note=opts["note"], source="cli")
+        except CancellationRequestError as exc:
+            self._fail([e.as_dict() for e in exc.errors])
+        ids = [c.pk for c in created]
+        if opts["wait"] > 0:
+            self._wait(ids, opts["wait"])
+        final = list(Cancellation.objects.filter(pk__in=ids).select_related("line").order_by("pk"))
+        self._report(final)
+        if not all(c.status == "confirmed" for c in final):
+            timed_out = any(c.status not in TERMINAL_STATUSES for c in final)
+            raise CommandError(
+                "Not everything is confirmed yet." if timed_out else "Some cancellations were not confirmed.",
+                returncode=EXIT_TIMEOUT if timed_out and opts["wait"] > 0 else EXIT_NOT_CONFIRMED,
+            )
+
+    def _line_requests(self, opts) -> list[LineRequest]:
+        try:
+            account = MarketplaceAccount.objects.get(name=opts["account"])
+        except MarketplaceAccount.DoesNotExist:
+            raise CommandError(f"--account: no account named {opts['account']!r}", returncode=EXIT_BAD_INPUT) from None
+        specs = []
+        for raw in opts["line"]:
+            try:
+                specs.append(_line_spec(raw))
+            except ValueError as exc:
+                raise CommandError(f"--line {raw!r}: {exc}", returncode=EXIT_BAD_INPUT) from None
+        lines = {line.external_id: line for line in OrderLine.objects.filter(
+            order__account=account, order__external_id=opts["order"], external_id__in=[s[0] for s in specs])}
+        missing = [s[0] for s in specs if s[0] not in lines]
+        if missing:
+            raise CommandError(f"--line: no line {', '.join(missing)} on order {opts['order']} of {account.name}"
+                               " (run sync_orders first?)", returncode=EXIT_BAD_INPUT)
+        return [LineRequest(line_id=lines[line_id].pk, quantity=qty) for line_id, qty in specs]
+
+    def _dry_run(self, requests: list[LineRequest], reason: str) -> None:
+        preview = cancellation_preview(lines=requests, reason=reason)
+        if preview.errors:
+            self._fail([e.as_dict() for e in preview.errors])
+        rows = []
+        for group in preview.groups:
+            for pl in group.lines:
+                row = {"account": group.account.name, "order": pl.line.order.external_id,
+                       "line": pl.line.external_id, "sku": pl.line.sku, "quantity": pl.quantity,
+                       "reason_code": pl.reason_code}
+                if pl.amounts is not None:
+                    row.update(pl.amounts.as_dict())
+                rows.append(row)
+        if self.as_json:
+            self.stdout.write(json.dumps({"dry_run": True, "would_send": rows}, indent=2))
+            return
+        self.stdout.write("Dry run: nothing was stored or sent. Would send:")
+        for row in rows:
+            self.stdout.write("  " + "  ".join(f"{k}={v}" for k, v in row.items() if k != "account"))
+
+    def _wait(self, ids: list[int], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if settings.EMBEDDED_MODE:
+                cancellations_sweep()  # no worker in the embedded default: retries happen here
+            if not Cancellation.objects.filter(pk__in=ids).exclude(status__in=TERMINAL_STATUSES).exists():
+                return
+            time.sleep(min(1.0, max(deadline - time.monotonic(), 0)))
+
+    def _report(self, cancellations: list[Cancellation]) -> None:
+        rows = [{"id": c.pk, "line": c.line.external_id, "quantity": c.quantity, "status": c.status,
+                 "marketplace_reference": c.marketplace_reference, "error_code": c.error_code,
+                 "error_message": c.error_message} for c in cancellations]
+        if self.as_json:
+            self.stdout.write(json.dumps({"cancellations": rows}, indent=2))
+            return
+        for row in rows:
+            extra = f" ref={row['marketplace_reference']}" if row["marketplace_reference"] else ""
+            if row["error_code"]:
+                extra += f" error={row['error_code']}: {row['error_message']}"
+            self.stdout.write(f"#{row['id']} line {row['line']} x{row['quantity']}: {row['status']}{extra}")
+
+    def _fail(self, errors: list[dict]) -> None:
+        if self.as_json:
+            self.stdout.write(json.dumps({"errors": errors}, indent=2))
+        message = "; ".join(f"line {e['line']}: {e['field']}: {e['message']}" if e["line"] else
+                            f"{e['field']}: {e['message']}" for e in errors)
+        raise CommandError(message, returncode=EXIT_BAD_INPUT)
