@@ -1,1 +1,584 @@
-urlpatterns: list = []
+"""Emulated Mirakl seller API: OR11 (list orders), OR30 (cancel order lines), RE01 (reasons).
+
+Mounted at ``/sandbox/mirakl/``; an account's base URL is ``{host}/sandbox/mirakl``. Orders live in
+``SandboxOrder.data`` in OR11's shape; amounts there are JSON numbers, read back as ``Decimal``.
+
+Where Mirakl's behaviour is undocumented the sandbox picks the strict reading, so a client that works
+here does not lean on leniency: OR30 is all-or-nothing (every item is validated before any is applied),
+amounts may not exceed what remains of the line, and a key set up for a shop must name it (``shop_id``).
+Errors are ``{"message": ..., "status": ...}``; a message about one line reads
+``Order line '<order_line_id>': <reason>`` (several are joined with ``; ``), which the backend parses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from . import state
+from .models import FaultKind, SandboxFault, SandboxOrder, SandboxSeller, secret_digest
+
+logger = logging.getLogger(__name__)
+MARKETPLACE = "mirakl"
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+DEFAULT_SLOW_DELAY = 3.0
+DEFAULT_RETRY_AFTER = 1
+OR11_DEFAULT_MAX = 10
+OR11_MAX = 100
+TAX_MODES = ("TAX_EXCLUDED", "TAX_INCLUDED")
+# Order (and line) states in which a shop can no longer cancel.
+NOT_CANCELLABLE_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED", "CANCELED", "REFUSED", "REFUNDED"})
+
+# RE01 as this operator configures it (synthetic codes and labels).
+REASONS: list[dict[str, Any]] = [
+    {"code": "21", "label": "Customer asked to cancel before shipping", "type": "CANCELATION", "is_shop_right": True},
+    {"code": "22", "label": "Item out of stock", "type": "CANCELATION", "is_shop_right": True},
+    {"code": "23", "label": "Price displayed in error", "type": "CANCELATION", "is_shop_right": True},
+    {"code": "24", "label": "Cannot deliver to this address", "type": "CANCELATION", "is_shop_right": True},
+    {"code": "29", "label": "Seller did not respond in time", "type": "CANCELATION", "is_shop_right": False},
+    {"code": "31", "label": "Item arrived damaged", "type": "REFUND", "is_shop_right": True},
+    {"code": "32", "label": "Item not as described", "type": "REFUND", "is_shop_right": True},
+]
+SHOP_CANCEL_REASONS = frozenset(r["code"] for r in REASONS if r["type"] == "CANCELATION" and r["is_shop_right"])
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+class Refusal(Exception):
+    """An error answer the view returns as JSON ``{"message", "status"}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"message": message, "status": status}, status=status)
+
+
+def dec(value: Any) -> Decimal:
+    """A stored JSON number (int or float from JSONField) as the exact 2-dp Decimal it was written as."""
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def num(value: Decimal) -> float:
+    """A 2-dp amount for JSON storage: JSONField only stores numbers, and the float of a 2-dp Decimal
+    prints back with the same digits."""
+    return float(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _iso(moment: datetime) -> str:
+    """Mirakl's date format, in UTC with milliseconds: ``2025-01-10T14:03:00.000Z``."""
+    moment = moment.astimezone(timezone.get_fixed_timezone(0))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def mirakl_now() -> tuple[datetime, str]:
+    now = timezone.now()
+    return now, _iso(now)
+
+
+def _by_code(taxes: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for tax in taxes or ():
+        totals[str(tax["code"])] = totals.get(str(tax["code"]), ZERO) + dec(tax["amount"])
+    return totals
+
+
+# ------------------------------------------------------------------------------------------ auth
+
+
+def _authenticate(request: HttpRequest) -> SandboxSeller:
+    """The seller behind the API key (and ``shop_id``), or a ``Refusal``. The key is never echoed."""
+    key = request.headers.get("Authorization", "")
+    sellers = (
+        list(SandboxSeller.objects.filter(marketplace=MARKETPLACE, secret_sha256=secret_digest(key)).order_by("id"))
+        if key else []
+    )
+    if not sellers:
+        raise Refusal(401, "Unauthorized: missing or invalid API key")
+    shop_id = request.GET.get("shop_id", "")
+    if shop_id:
+        for seller in sellers:
+            if seller.shop_id == shop_id:
+                return seller
+        raise Refusal(403, f"Forbidden: this API key has no access to shop {shop_id}")
+    for seller in sellers:
+        if not seller.shop_id:
+            return seller
+    raise Refusal(400, "Parameter shop_id is required: this API key is set up for a shop")
+
+
+# ------------------------------------------------------------------------------------------ OR11
+
+
+def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Refusal(400, f"Parameter {name} must be an integer") from None
+    if value < low or (high is not None and value > high):
+        raise Refusal(400, f"Parameter {name} must be between {low} and {high or 'infinity'}")
+    return value
+
+
+def orders_list(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
+    """OR11: ``order_ids``, ``start_update_date``, ``max``, ``offset``; answers ``orders`` and ``total_count``.
+    ``order_tax_mode`` is accepted and ignored (orders are shown in their own mode)."""
+    orders = SandboxOrder.objects.filter(seller=seller)
+    if request.GET.get("order_ids"):
+        orders = orders.filter(external_id__in=[i for i in request.GET["order_ids"].split(",") if i])
+    if request.GET.get("start_update_date"):
+        try:
+            since = datetime.fromisoformat(request.GET["start_update_date"])
+        except ValueError:
+            raise Refusal(400, "Parameter start_update_date must be an ISO 8601 date") from None
+        if timezone.is_naive(since):
+            since = timezone.make_aware(since, timezone.get_fixed_timezone(0))
+        orders = orders.filter(updated_at__gte=since)
+    size = _int_param(request, "max", OR11_DEFAULT_MAX, 1, OR11_MAX)
+    offset = _int_param(request, "offset", 0, 0)
+    total = orders.count()
+    page = [order.data for order in orders.order_by("created_at", "id")[offset:offset + size]]
+    return JsonResponse({"orders": page, "total_count": total})
+
+
+# ------------------------------------------------------------------------------------------ RE01
+
+
+def reasons_list(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
+    return JsonResponse({"reasons": REASONS})
+
+
+# ------------------------------------------------------------------------------------------ OR30
+
+
+def _money_field(item: Mapping[str, Any], name: str) -> Decimal:
+    value = item.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError(f"field {name} must be a number")
+    amount = Decimal(value)
+    try:
+        exact = amount == amount.quantize(CENT)
+    except InvalidOperation:  # too many digits to quantize
+        exact = False
+    if amount < 0 or not exact:
+        raise ValueError(f"field {name} must be a non-negative amount with at most 2 decimals")
+    return amount
+
+
+def _tax_field(item: Mapping[str, Any], name: str) -> dict[str, Decimal]:
+    taxes = item.get(name)
+    if taxes is None:
+        return {}
+    if not isinstance(taxes, list) or not all(isinstance(t, dict) and isinstance(t.get("code"), str) for t in taxes):
+        raise ValueError(f"field {name} must be a list of {{amount, code}}")
+    result: dict[str, Decimal] = {}
+    for tax in taxes:
+        if tax["code"] in result:
+            raise ValueError(f"tax {tax['code']} appears twice in {name}")
+        result[tax["code"]] = _money_field(tax, "amount")
+    return result
+
+
+def _item_parse(item: Any, index: int) -> dict[str, Any]:
+    if not isinstance(item, dict) or not isinstance(item.get("order_line_id"), str) or not item["order_line_id"]:
+        raise Refusal(400, f"Error with field cancelations[{index}].order_line_id: a string is required")
+    line_id = item["order_line_id"]
+    try:
+        quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValueError("field quantity must be a positive integer")
+        if not isinstance(item.get("reason_code"), str) or not item["reason_code"]:
+            raise ValueError("field reason_code is required")
+        return {
+            "order_line_id": line_id, "quantity": quantity, "reason_code": item["reason_code"],
+            "amount": _money_field(item, "amount"), "shipping_amount": _money_field(item, "shipping_amount"),
+            "taxes": _tax_field(item, "taxes"), "shipping_taxes": _tax_field(item, "shipping_taxes"),
+            "currency_iso_code": item.get("currency_iso_code"),
+        }
+    except ValueError as exc:
+        raise Refusal(400, f"Order line '{line_id}': {exc}") from None
+
+
+def _line_remaining(line: Mapping[str, Any]) -> dict[str, Any]:
+    """What is left to cancel on a line: units, item amount, shipping and each tax."""
+    done = line.get("cancelations") or []
+    taxes, shipping_taxes = _by_code(line.get("taxes")), _by_code(line.get("shipping_taxes"))
+    for cancelation in done:
+        for code, amount in _by_code(cancelation.get("taxes")).items():
+            taxes[code] = taxes.get(code, ZERO) - amount
+        for code, amount in _by_code(cancelation.get("shipping_taxes")).items():
+            shipping_taxes[code] = shipping_taxes.get(code, ZERO) - amount
+    return {
+        "quantity": int(line["quantity"]) - sum(int(c.get("quantity") or 0) for c in done),
+        "amount": dec(line["price"]) - sum((dec(c.get("amount", 0)) for c in done), ZERO),
+        "shipping_amount": dec(line.get("shipping_price", 0)) - sum(
+            (dec(c.get("shipping_amount", 0)) for c in done), ZERO
+        ),
+        "taxes": taxes,
+        "shipping_taxes": shipping_taxes,
+    }
+
+
+def _implied_taxes(
+    line_taxes: list[Mapping[str, Any]], sent: dict[str, Decimal], remaining: dict[str, Decimal],
+    part: Decimal, part_remaining: Decimal, part_total: Decimal,
+) -> dict[str, Decimal]:
+    """Taxes to record: those sent, plus PROPORTIONAL_TO_AMOUNT ones not sent (computed as Mirakl would);
+    NONE-rule taxes not sent are not cancelled."""
+    result = dict(sent)
+    rules = {str(t["code"]): t.get("tax_calculation_rule") for t in line_taxes or ()}
+    for code, left in remaining.items():
+        if code in result or rules.get(code) != "PROPORTIONAL_TO_AMOUNT" or left <= 0:
+            continue
+        if part == part_remaining:
+            result[code] = left
+        elif part_total > 0:
+            total = sum((dec(t["amount"]) for t in line_taxes if str(t["code"]) == code), ZERO)
+            result[code] = min((total * part / part_total).quantize(CENT, rounding=ROUND_HALF_UP), left)
+    return {code: amount for code, amount in result.items() if amount > 0 or code in sent}
+
+
+def _item_check(item: dict[str, Any], order: SandboxOrder | None, line: dict | None, tax_mode: str | None) -> str:
+    """Why this item cannot be applied, or ``""``."""
+    if order is None or line is None:
+        return "order line not found"
+    data = order.data
+    if data.get("order_state") in NOT_CANCELLABLE_STATES:
+        return f"order {order.external_id} is {data.get('order_state')} and can no longer be cancelled"
+    if line.get("order_line_state") in NOT_CANCELLABLE_STATES:
+        return f"the line is {line.get('order_line_state')} and can no longer be cancelled"
+    if item["reason_code"] not in SHOP_CANCEL_REASONS:
+        return f"reason code '{item['reason_code']}' is not a cancelation reason the shop may use"
+    if item["currency_iso_code"] not in (None, data.get("currency_iso_code")):
+        return f"currency {item['currency_iso_code']} differs from the order's {data.get('currency_iso_code')}"
+    if tax_mode not in (None, data.get("order_tax_mode")):
+        return f"order_tax_mode {tax_mode} differs from the order's {data.get('order_tax_mode')}"
+    left = _line_remaining(line)
+    if item["quantity"] > left["quantity"]:
+        return f"quantity {item['quantity']} is more than the {left['quantity']} units left to cancel"
+    for name in ("amount", "shipping_amount"):
+        if item[name] > left[name]:
+            return f"{name} {item[name]} is more than the {left[name]} left to cancel"
+    for name in ("taxes", "shipping_taxes"):
+        for code, amount in item[name].items():
+            if code not in left[name]:
+                return f"tax {code} is not on this line's {name}"
+            if amount > left[name][code]:
+                return f"{name} {code} {amount} is more than the {left[name][code]} left to cancel"
+    return ""
+
+
+def _line_find(order: SandboxOrder | None, line_id: str) -> dict | None:
+    if order is None:
+        return None
+    return next((ln for ln in order.data.get("order_lines", []) if ln.get("order_line_id") == line_id), None)
+
+
+def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str) -> dict[str, Any]:
+    """Record one cancelation on the line (in memory) and return OR30's answer item."""
+    left = _line_remaining(line)
+    taxes = _implied_taxes(
+        line.get("taxes") or [], item["taxes"], left["taxes"], item["amount"], left["amount"], dec(line["price"])
+    )
+    shipping_taxes = _implied_taxes(
+        line.get("shipping_taxes") or [], item["shipping_taxes"], left["shipping_taxes"],
+        item["shipping_amount"], left["shipping_amount"], dec(line.get("shipping_price", 0)),
+    )
+    cancelations = line.setdefault("cancelations", [])
+    cancelation = {
+        "id": f"{line['order_line_id']}-C{len(cancelations) + 1}",
+        "amount": num(item["amount"]),
+        "shipping_amount": num(item["shipping_amount"]),
+        "taxes": [{"amount": num(a), "code": c} for c, a in taxes.items()],
+        "shipping_taxes": [{"amount": num(a), "code": c} for c, a in shipping_taxes.items()],
+        "quantity": item["quantity"],
+        "reason_code": item["reason_code"],
+        "created_date": created,
+    }
+    cancelations.append(cancelation)
+    if item["quantity"] == left["quantity"]:
+        line["order_line_state"] = "CANCELED"
+    line["last_updated_date"] = created
+    answer = {k: v for k, v in cancelation.items() if k not in ("id", "created_date")}
+    return {
+        "cancelation_id": cancelation["id"], "order_line_id": line["order_line_id"],
+        "currency_iso_code": order.data.get("currency_iso_code"), **answer,
+    }
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"null", parse_float=Decimal)
+    except ValueError:
+        raise Refusal(400, "The request body is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("cancelations"), list) or not body["cancelations"]:
+        raise Refusal(400, "Error with field cancelations: a non-empty list is required")
+    if body.get("order_tax_mode") not in (None, *TAX_MODES):
+        raise Refusal(400, f"Error with field order_tax_mode: expected one of {', '.join(TAX_MODES)}")
+    return body
+
+
+def orders_cancel(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
+    """OR30, all-or-nothing: every item is checked under lock, then all are applied in one transaction."""
+    body = _body(request)
+    items = [_item_parse(item, i) for i, item in enumerate(body["cancelations"])]
+    line_ids = [item["order_line_id"] for item in items]
+    duplicates = sorted({i for i in line_ids if line_ids.count(i) > 1})
+    if duplicates:
+        raise Refusal(400, "; ".join(f"Order line '{i}': appears more than once in the call" for i in duplicates))
+    order_ids = {line_id.rsplit("-", 1)[0] for line_id in line_ids}
+    with transaction.atomic():
+        orders = {
+            o.external_id: o
+            for o in SandboxOrder.objects.select_for_update().filter(seller=seller, external_id__in=order_ids)
+        }
+        targets = []
+        problems = []
+        for item in items:
+            order = orders.get(item["order_line_id"].rsplit("-", 1)[0])
+            line = _line_find(order, item["order_line_id"])
+            problem = _item_check(item, order, line, body.get("order_tax_mode"))
+            if problem:
+                problems.append(f"Order line '{item['order_line_id']}': {problem}")
+            targets.append((item, order, line))
+        if problems:
+            raise Refusal(400, "; ".join(problems))
+        now, created = mirakl_now()
+        answers = [_apply(item, order, line, created) for item, order, line in targets]
+        for order in {id(o): o for _, o, _ in targets}.values():
+            if all(ln.get("order_line_state") == "CANCELED" for ln in order.data.get("order_lines", [])):
+                order.data["order_state"] = "CANCELED"
+                order.data["can_cancel"] = False
+            order.data["last_updated_date"] = created
+            order.updated_at = now
+            order.save(update_fields=["data", "updated_at"])
+    tax_mode = body.get("order_tax_mode") or targets[0][1].data.get("order_tax_mode")
+    return JsonResponse({"cancelations": answers, "order_tax_mode": tax_mode})
+
+
+# ------------------------------------------------------------------------------------------ faults
+
+
+def _fault_answer(fault: SandboxFault, request: HttpRequest, operation: str) -> JsonResponse | None:
+    """The answer an injected fault forces, or None when the request goes on (slow faults)."""
+    params = fault.params or {}
+    if fault.kind == FaultKind.RATE_LIMIT:
+        response = _error(429, "Too many requests, retry later")
+        response["Retry-After"] = str(params.get("retry_after", DEFAULT_RETRY_AFTER))
+        return response
+    if fault.kind == FaultKind.SERVER_ERROR:
+        return _error(500, "Internal server error")
+    if fault.kind == FaultKind.UNAUTHORIZED:
+        return _error(401, "Unauthorized: the API key was revoked")
+    if fault.kind == FaultKind.REJECT_LINE:
+        reason = params.get("message") or "rejected by the operator"
+        if operation != "cancel":
+            return _error(400, reason)
+        line_id = params.get("line_id")
+        if not line_id:
+            try:
+                line_id = json.loads(request.body)["cancelations"][0]["order_line_id"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                line_id = "?"
+        return _error(400, f"Order line '{line_id}': {reason}")
+    return None
+
+
+def _endpoint(operation: str | Callable[[HttpRequest], str], method: str, handler: Callable) -> Callable:
+    """A view: method check, auth, fault injection, the handler, the request log, then any delay."""
+
+    @csrf_exempt
+    def view(request: HttpRequest) -> JsonResponse:
+        op = operation(request) if callable(operation) else operation
+        seller: SandboxSeller | None = None
+        delay = 0.0
+        try:
+            if request.method != method:
+                raise Refusal(405, f"Method {request.method} is not allowed here; use {method}")
+            seller = _authenticate(request)
+            fault = state.fault_take(marketplace=MARKETPLACE, operation=op, seller=seller)
+            response = _fault_answer(fault, request, op) if fault else None
+            if fault and fault.kind in (FaultKind.SLOW, FaultKind.SLOW_AFTER_APPLY):
+                delay = float((fault.params or {}).get("delay", DEFAULT_SLOW_DELAY))
+            if response is None and fault and fault.kind == FaultKind.SLOW and op == "cancel":
+                # Too slow and nothing applied: the client has given up long before this answer.
+                response = _error(504, "Gateway timeout: the cancelation was not applied")
+            if response is None:
+                response = handler(request, seller)
+        except Refusal as refusal:
+            response = _error(refusal.status, refusal.message)
+        except Exception:  # a sandbox bug: answer like a marketplace would, and say so in the log
+            logger.exception("Mirakl sandbox failed on %s %s", request.method, request.path)
+            response = _error(500, "Internal server error")
+        state.request_log(
+            marketplace=MARKETPLACE, operation=op, method=request.method or "", path=request.get_full_path(),
+            status_code=response.status_code, seller=seller,
+        )
+        if delay:
+            time.sleep(delay)  # after every database write: a client that gave up leaves nothing half done
+        return response
+
+    return view
+
+
+def _or11_operation(request: HttpRequest) -> str:
+    return "get_order" if request.GET.get("order_ids") else "list_orders"
+
+
+urlpatterns = [
+    path("api/orders", _endpoint(_or11_operation, "GET", orders_list), name="sandbox-mirakl-or11"),
+    path("api/orders/cancel", _endpoint("cancel", "PUT", orders_cancel), name="sandbox-mirakl-or30"),
+    path("api/reasons", _endpoint("reasons", "GET", reasons_list), name="sandbox-mirakl-re01"),
+]
+
+
+# ------------------------------------------------------------------------------------------ seeding
+
+
+def _tax_entries(taxes: Iterable[Mapping[str, Any]], base: Decimal) -> list[dict[str, Any]]:
+    """``[{code, rate (percent), tax_calculation_rule, amount?}]`` → OR11 taxes (amount from the rate)."""
+    entries = []
+    for tax in taxes:
+        rate = Decimal(str(tax.get("rate", "0")))
+        amount = dec(tax["amount"]) if "amount" in tax else (base * rate / 100).quantize(CENT, ROUND_HALF_UP)
+        entries.append({
+            "code": tax["code"], "amount": num(amount), "rate": float(rate),
+            "tax_calculation_rule": tax.get("tax_calculation_rule", "PROPORTIONAL_TO_AMOUNT"),
+        })
+    return entries
+
+
+def _line_data(order_id: str, index: int, spec: Mapping[str, Any], state: str, created: str) -> dict[str, Any]:
+    quantity = int(spec.get("quantity", 1))
+    unit = Decimal(str(spec.get("price_unit", "10.00")))
+    price = Decimal(str(spec["price"])) if "price" in spec else unit * quantity
+    shipping = Decimal(str(spec.get("shipping_price", "0.00")))
+    sku = spec.get("sku", f"SKU-{order_id}-{index}")
+    return {
+        "order_line_id": f"{order_id}-{index}",
+        "order_line_index": index,
+        "offer_sku": sku,
+        "product_sku": spec.get("product_sku", f"P-{sku}"),
+        "product_title": spec.get("title", f"Sandbox product {index}"),
+        "quantity": quantity,
+        "price_unit": num(unit),
+        "price": num(price),
+        "shipping_price": num(shipping),
+        "total_price": num(price + shipping),
+        "taxes": _tax_entries(spec.get("taxes", ()), price),
+        "shipping_taxes": _tax_entries(spec.get("shipping_taxes", ()), shipping),
+        "order_line_state": spec.get("state", state),
+        "cancelations": [{**c, "created_date": c.get("created_date") or created} for c in spec.get("cancelations", ())],
+        "refunds": [],
+        "can_refund": False,
+        "created_date": created,
+        "last_updated_date": created,
+    }
+
+
+def order_add(
+    seller: SandboxSeller, *, order_id: str, lines: list[Mapping[str, Any]], state: str = "SHIPPING",
+    currency: str = "CAD", tax_mode: str = "TAX_EXCLUDED", created_at: datetime | None = None,
+) -> SandboxOrder:
+    """Create (or replace) one order. Line specs: quantity, price_unit (or price), shipping_price, sku,
+    title, state, cancelations, taxes/shipping_taxes ``[{code, rate, tax_calculation_rule, amount?}]``."""
+    created_at = created_at or timezone.now()
+    created = _iso(created_at)
+    order_lines = [_line_data(order_id, i, spec, state, created) for i, spec in enumerate(lines, start=1)]
+    price = sum((dec(ln["price"]) for ln in order_lines), ZERO)
+    shipping = sum((dec(ln["shipping_price"]) for ln in order_lines), ZERO)
+    data = {
+        "order_id": order_id,
+        "commercial_id": order_id.rsplit("-", 1)[0],
+        "order_state": state,
+        "can_cancel": state not in NOT_CANCELLABLE_STATES,
+        "payment_workflow": "PAY_ON_DELIVERY",
+        "customer_debited_date": None,
+        "currency_iso_code": currency,
+        "order_tax_mode": tax_mode,
+        "price": num(price),
+        "shipping_price": num(shipping),
+        "total_price": num(price + shipping),
+        "created_date": created,
+        "last_updated_date": created,
+        "order_lines": order_lines,
+    }
+    order, _ = SandboxOrder.objects.update_or_create(
+        seller=seller, external_id=order_id,
+        defaults={"data": data, "created_at": created_at, "updated_at": created_at},
+    )
+    return order
+
+
+GST = {"code": "GST", "rate": "5", "tax_calculation_rule": "PROPORTIONAL_TO_AMOUNT"}
+PST = {"code": "PST", "rate": "7", "tax_calculation_rule": "NONE"}
+HST = {"code": "HST", "rate": "13", "tax_calculation_rule": "PROPORTIONAL_TO_AMOUNT"}
+HST_NONE = {**HST, "tax_calculation_rule": "NONE"}
+
+# Synthetic Best Buy-like orders (CAD, TAX_EXCLUDED, Canadian sales taxes).
+SEED_ORDERS: list[dict[str, Any]] = [
+    {"order_id": "BBY-1001-A", "state": "SHIPPING", "lines": [
+        {"sku": "TV-55-OLED", "title": "55in OLED television", "quantity": 1, "price_unit": "1299.99",
+         "shipping_price": "25.00", "taxes": [GST, PST], "shipping_taxes": [GST]},
+    ]},
+    {"order_id": "BBY-1002-A", "state": "SHIPPING", "lines": [
+        {"sku": "HDMI-2M", "title": "HDMI cable 2 m", "quantity": 3, "price_unit": "10.00",
+         "shipping_price": "6.00", "taxes": [HST], "shipping_taxes": [HST]},
+        {"sku": "USB-C-HUB", "title": "USB-C hub", "quantity": 2, "price_unit": "12.99", "taxes": [HST_NONE]},
+    ]},
+    {"order_id": "BBY-1003-A", "state": "SHIPPING", "lines": [
+        {"sku": "AA-BATT-4", "title": "AA batteries, pack of 4", "quantity": 4, "price_unit": "2.81",
+         "shipping_price": "3.99", "taxes": [GST, PST], "shipping_taxes": [GST]},
+    ]},
+    {"order_id": "BBY-1004-A", "state": "SHIPPED", "lines": [
+        {"sku": "MOUSE-WL", "title": "Wireless mouse", "quantity": 2, "price_unit": "24.50", "taxes": [HST]},
+    ]},
+    {"order_id": "BBY-1005-A", "state": "CANCELED", "lines": [
+        {"sku": "KB-MECH", "title": "Mechanical keyboard", "quantity": 1, "price_unit": "89.00",
+         "taxes": [GST], "state": "CANCELED", "cancelations": [{
+             "id": "BBY-1005-A-1-C1", "amount": 89.0, "shipping_amount": 0.0,
+             "taxes": [{"amount": 4.45, "code": "GST"}], "shipping_taxes": [], "quantity": 1,
+             "reason_code": "22", "created_date": None,
+         }]},
+    ]},
+    {"order_id": "BBY-1006-A", "state": "SHIPPING", "lines": [
+        {"sku": "SD-128", "title": "SD card 128 GB", "quantity": 1, "price_unit": "19.99", "taxes": [HST]},
+        {"sku": "PHONE-CASE", "title": "Phone case", "quantity": 2, "price_unit": "14.95",
+         "shipping_price": "4.99", "taxes": [HST], "shipping_taxes": [HST]},
+        {"sku": "SCREEN-PROT", "title": "Screen protector", "quantity": 5, "price_unit": "7.99",
+         "taxes": [GST, PST]},
+    ]},
+]
+
+
+def orders_seed(seller: SandboxSeller) -> list[SandboxOrder]:
+    """The demo orders for ``seller``; idempotent (existing orders are left as they are)."""
+    base = timezone.now() - timedelta(hours=len(SEED_ORDERS))
+    existing = {o.external_id: o for o in SandboxOrder.objects.filter(seller=seller)}
+    result = []
+    for i, spec in enumerate(SEED_ORDERS):
+        order = existing.get(spec["order_id"]) or order_add(
+            seller, order_id=spec["order_id"], lines=spec["lines"], state=spec["state"],
+            created_at=base + timedelta(hours=i),
+        )
+        result.append(order)
+    return result

@@ -1,0 +1,356 @@
+"""Mirakl (MMP seller API) backend: OR30 cancel, OR11 orders, RE01 reasons.
+
+Auth is the shop's raw API key in ``Authorization`` (no scheme). ``shop_id`` (account option) goes on
+every call when set. OR30 carries lines of several orders (the body has no order id), at most 100 per
+call (the limit sibling APIs document; OR30 documents none). Amounts are computed by ``pricing`` and
+sent as exact JSON numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+import requests
+
+from .base import (
+    CancelResult,
+    ConfigurationError,
+    ExternalCancellation,
+    LineCancel,
+    LineOutcome,
+    LineResult,
+    LineTax,
+    MarketplaceBackend,
+    MarketplaceOrder,
+    MarketplaceOrderLine,
+    PermanentError,
+    Reason,
+    TaxAmount,
+    TransientError,
+)
+
+PAGE_SIZE = 100
+CENT = Decimal("0.01")
+# The sandbox (and our parser) name a rejected line as: Order line '<order_line_id>': <reason>
+LINE_ERROR = re.compile(r"Order line '([^']+)':\s*(.*?)(?=;\s*Order line '|$)", re.DOTALL)
+
+
+# ------------------------------------------------------------------------------------ exact JSON
+
+
+def json_dumps_exact(value: Any) -> str:
+    """JSON text where ``Decimal`` values become numbers written with their own digits (never a float)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value}")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {json_dumps_exact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(json_dumps_exact(v) for v in value) + "]"
+    if isinstance(value, float):
+        raise TypeError("floats are not sent to Mirakl; use Decimal")
+    return json.dumps(value)
+
+
+def _amount(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _tax_items(taxes: Sequence[TaxAmount]) -> list[dict[str, Any]]:
+    return [{"amount": _amount(t.amount), "code": t.code} for t in taxes]
+
+
+def _decimal(value: Any, default: str = "0") -> Decimal:
+    if value is None or value == "":
+        return Decimal(default)
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(default)
+
+
+def _date(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def mirakl_date(moment: datetime) -> str:
+    """``2025-01-10T14:00:00Z`` (UTC, whole seconds: flooring keeps the window inclusive)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ------------------------------------------------------------------------------------ OR11 parsing
+
+
+def _taxes(items: Any) -> tuple[LineTax, ...]:
+    return tuple(
+        LineTax(
+            code=str(t.get("code", "")),
+            amount=_decimal(t.get("amount")),
+            rate=_decimal(t["rate"]) if t.get("rate") is not None else None,
+            rule=str(t.get("tax_calculation_rule") or ""),
+        )
+        for t in items or ()
+    )
+
+
+def _tax_amounts(items: Any) -> tuple[TaxAmount, ...]:
+    return tuple(
+        TaxAmount(code=str(t.get("code", "")), amount=_decimal(t.get("amount"))) for t in items or ()
+    )
+
+
+def _cancellation(data: Mapping[str, Any]) -> ExternalCancellation:
+    return ExternalCancellation(
+        id=str(data.get("id", "")),
+        quantity=int(data.get("quantity") or 0),
+        amount=_decimal(data.get("amount")),
+        shipping_amount=_decimal(data.get("shipping_amount")),
+        taxes=_tax_amounts(data.get("taxes")),
+        shipping_taxes=_tax_amounts(data.get("shipping_taxes")),
+        reason_code=str(data.get("reason_code") or ""),
+    )
+
+
+def order_line_parse(data: Mapping[str, Any]) -> MarketplaceOrderLine:
+    cancellations = tuple(_cancellation(c) for c in data.get("cancelations") or ())
+    return MarketplaceOrderLine(
+        external_id=str(data["order_line_id"]),
+        sku=str(data.get("offer_sku") or data.get("product_sku") or ""),
+        title=str(data.get("product_title") or ""),
+        quantity=int(data.get("quantity") or 0),
+        unit_price=_decimal(data.get("price_unit")),
+        price=_decimal(data.get("price")),
+        shipping_price=_decimal(data.get("shipping_price")),
+        status=str(data.get("order_line_state") or ""),
+        cancelled_quantity=sum(c.quantity for c in cancellations),
+        taxes=_taxes(data.get("taxes")),
+        shipping_taxes=_taxes(data.get("shipping_taxes")),
+        cancellations=cancellations,
+        raw=data,
+    )
+
+
+def order_parse(data: Mapping[str, Any]) -> MarketplaceOrder:
+    """One OR11 order into the shared result type (unknown fields are kept in ``raw`` and ignored)."""
+    return MarketplaceOrder(
+        external_id=str(data["order_id"]),
+        customer_order_id=str(data.get("commercial_id") or ""),
+        status=str(data.get("order_state") or ""),
+        currency=str(data.get("currency_iso_code") or ""),
+        ordered_at=_date(data.get("created_date")),
+        tax_mode=str(data.get("order_tax_mode") or ""),
+        lines=tuple(order_line_parse(line) for line in data.get("order_lines") or ()),
+        raw=data,
+    )
+
+
+# ------------------------------------------------------------------------------------ the backend
+
+
+class MiraklBackend(MarketplaceBackend):
+    marketplace: ClassVar[str] = "mirakl"
+    max_lines_per_cancel: ClassVar[int | None] = 100
+
+    @classmethod
+    def batch_key(cls, line: LineCancel) -> str:
+        # OR30 has no order id in its body: lines of any orders of the account share one call.
+        return ""
+
+    # --- plumbing ------------------------------------------------------------------------------------
+
+    def _headers(self, *, json_body: bool = False) -> dict[str, str]:
+        api_key = self.account.credentials.get("api_key")
+        if not api_key:
+            raise ConfigurationError("The Mirakl account has no API key.", code="missing_api_key")
+        headers = {"Authorization": str(api_key), "Accept": "application/json"}
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def _url(self, path: str, params: Sequence[tuple[str, Any]] = ()) -> str:
+        query = list(params)
+        shop_id = self.account.options.get("shop_id")
+        if shop_id not in (None, ""):
+            query.append(("shop_id", shop_id))
+        return f"{self.base_url}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return json.loads(response.content, parse_float=Decimal)
+        except ValueError as exc:
+            raise TransientError(
+                "Mirakl answered with a body that is not JSON", code="bad_response",
+                status_code=response.status_code,
+            ) from exc
+
+    def _orders_get(self, operation: str, params: Sequence[tuple[str, Any]]) -> Mapping[str, Any]:
+        tax_mode = self.account.options.get("tax_mode")
+        if tax_mode:
+            params = [*params, ("order_tax_mode", tax_mode)]
+        response = self.request(
+            operation, "GET", self._url("/api/orders", params), headers=self._headers(),
+            correlation_id=self.new_correlation_id(),
+        )
+        data = self._json(response)
+        if not isinstance(data, Mapping) or not isinstance(data.get("orders"), list):
+            raise TransientError("Mirakl OR11 answer has no orders list", code="bad_response")
+        return data
+
+    # --- OR30 ----------------------------------------------------------------------------------------
+
+    def cancel_payload(self, lines: Sequence[LineCancel]) -> dict[str, Any]:
+        """The OR30 body for ``lines`` (amounts stay ``Decimal``; ``json_dumps_exact`` writes them)."""
+        if len(lines) > (self.max_lines_per_cancel or len(lines)):
+            raise ValueError(
+                f"OR30 takes at most {self.max_lines_per_cancel} lines per call, got {len(lines)}."
+            )
+        line_ids = [line.line_id for line in lines]
+        if len(set(line_ids)) != len(line_ids):
+            raise ValueError("An order line appears twice in one OR30 call.")
+        tax_modes = {line.tax_mode for line in lines if line.tax_mode}
+        if len(tax_modes) > 1:
+            raise ValueError(
+                f"Lines with different tax modes cannot share one OR30 call: {sorted(tax_modes)}."
+            )
+        cancelations = []
+        for line in lines:
+            item: dict[str, Any] = {
+                "order_line_id": line.line_id,
+                "quantity": line.quantity,
+                "reason_code": line.reason_code,
+                "amount": _amount(line.amount),
+                "shipping_amount": _amount(line.shipping_amount),
+            }
+            if line.currency:
+                item["currency_iso_code"] = line.currency
+            if line.taxes:
+                item["taxes"] = _tax_items(line.taxes)
+            if line.shipping_taxes:
+                item["shipping_taxes"] = _tax_items(line.shipping_taxes)
+            cancelations.append(item)
+        payload: dict[str, Any] = {"cancelations": cancelations}
+        if tax_modes:
+            payload["order_tax_mode"] = tax_modes.pop()
+        return payload
+
+    def cancel_lines(self, lines: Sequence[LineCancel]) -> CancelResult:
+        if not lines:
+            return CancelResult(lines=())
+        body = json_dumps_exact(self.cancel_payload(lines))
+        response = self.request(
+            "cancel", "PUT", self._url("/api/orders/cancel"), headers=self._headers(json_body=True),
+            body=body, correlation_id=self.new_correlation_id(),
+        )
+        data = self._json(response)
+        created = data.get("cancelations") if isinstance(data, Mapping) else None
+        if not isinstance(created, list):
+            # A 200 without the list: it may well have been applied. Let the caller read the orders back.
+            raise TransientError(
+                "Mirakl OR30 answer has no cancelations list", code="bad_response",
+                status_code=response.status_code, outcome_unknown=True,
+            )
+        by_line = {str(c.get("order_line_id")): c for c in created if isinstance(c, Mapping)}
+        results = []
+        for line in lines:
+            item = by_line.get(line.line_id)
+            if item is None:
+                results.append(LineResult(
+                    ref=line.ref, line_id=line.line_id, outcome=LineOutcome.REJECTED,
+                    error_code="not_applied",
+                    error_message="Mirakl did not return a cancelation for this line.",
+                ))
+            else:
+                results.append(LineResult(
+                    ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED,
+                    marketplace_reference=str(item.get("cancelation_id") or ""),
+                ))
+        return CancelResult(lines=tuple(results), raw=response.text)
+
+    # --- OR11 ----------------------------------------------------------------------------------------
+
+    def get_order(self, order_id: str) -> MarketplaceOrder:
+        data = self._orders_get("get_order", [("order_ids", order_id)])
+        for order in data["orders"]:
+            if str(order.get("order_id")) == order_id:
+                return order_parse(order)
+        raise PermanentError(
+            f"Order {order_id} was not found on Mirakl.", code="order_not_found", status_code=404
+        )
+
+    def iter_order_pages(self, since: datetime) -> Iterator[list[MarketplaceOrder]]:
+        offset = 0
+        while True:
+            data = self._orders_get(
+                "list_orders",
+                [("start_update_date", mirakl_date(since)), ("max", PAGE_SIZE), ("offset", offset)],
+            )
+            orders = data["orders"]
+            if not orders:
+                return
+            yield [order_parse(order) for order in orders]
+            offset += len(orders)
+            total = data.get("total_count")
+            if total is None or offset >= int(total):
+                return
+
+    # --- RE01 ----------------------------------------------------------------------------------------
+
+    def list_reasons(self) -> list[Reason]:
+        response = self.request(
+            "reasons", "GET", self._url("/api/reasons"), headers=self._headers(),
+            correlation_id=self.new_correlation_id(),
+        )
+        data = self._json(response)
+        reasons = data.get("reasons") if isinstance(data, Mapping) else None
+        return [
+            Reason(code=str(r["code"]), label=str(r.get("label") or ""))
+            for r in reasons or ()
+            if isinstance(r, Mapping) and "code" in r
+            and r.get("type") == "CANCELATION" and r.get("is_shop_right") is True
+        ]
+
+    # --- errors --------------------------------------------------------------------------------------
+
+    def parse_error(self, response: requests.Response) -> tuple[str, str, dict[str, tuple[str, str]]]:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        message = str(data.get("message") or "") if isinstance(data, Mapping) else ""
+        message = message or response.text[:500]
+        status = data.get("status") if isinstance(data, Mapping) else None
+        code = f"http_{status if isinstance(status, int) else response.status_code}"
+        line_errors = {
+            line_id: (code, reason.strip())
+            for line_id, reason in LINE_ERROR.findall(message)
+            if line_id in _request_line_ids(response)
+        }
+        return code, message, line_errors
+
+
+def _request_line_ids(response: requests.Response) -> set[str]:
+    """Order line ids of the OR30 request behind ``response`` (only those may be blamed)."""
+    body = response.request.body if response.request is not None else None
+    if not body:
+        return set()
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return set()
+    items = data.get("cancelations") if isinstance(data, Mapping) else None
+    return {str(i.get("order_line_id")) for i in items or () if isinstance(i, Mapping)}
