@@ -20,3 +20,37 @@ def _eager_celery():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = before
+
+
+def _unavailable(reason: str) -> None:
+    """Skip with a reason, or fail when CI says the service must be there (REQUIRE_SERVICES=1)."""
+    import os
+
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        _unavailable("needs PostgreSQL (row locks with SKIP LOCKED); set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def redis_broker_url():
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        _unavailable("needs a Redis broker; set CELERY_BROKER_URL=redis://127.0.0.1:6379/15")
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 6379), timeout=2).close()
+    except OSError as exc:
+        _unavailable(f"Redis at {parts.hostname}:{parts.port} is not reachable: {exc}")
+    return url

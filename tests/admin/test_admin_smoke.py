@@ -1,0 +1,129 @@
+"""Every admin changelist and change page loads, within one query bound whatever the number of rows."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.urls import reverse
+
+from cancellations.models import Cancellation, MarketplaceAccount
+from tests.admin.builders import admin_rows_create
+from tests.factories import account_create
+
+# Session, user, permissions, counts, the page of rows, list filters' choices, inlines: all fixed.
+MAX_QUERIES = 12
+APP_LABELS = {"cancellations", "sandbox"}
+
+
+def registered_models() -> list[type]:
+    return sorted(
+        (m for m in admin.site._registry if m._meta.app_label in APP_LABELS), key=lambda m: m._meta.label
+    )
+
+
+def test_every_model_of_both_apps_is_registered(settings):
+    names = {m._meta.model_name for m in registered_models()}
+    expected = {"marketplaceaccount", "order", "orderline", "cancellation", "cancellationevent",
+                "marketplacecall", "marketplacereason", "inventoryadjustment"}
+    if settings.SANDBOX_ENABLED:
+        expected |= {"sandboxseller", "sandboxorder", "sandboxfault", "sandboxrequest"}
+    assert expected <= names
+
+
+@pytest.mark.parametrize("rows", [2, 30])
+@pytest.mark.parametrize("model", registered_models(), ids=lambda m: m._meta.model_name)
+def test_changelist_queries_do_not_grow_with_rows(admin_client, admin_user, django_assert_max_num_queries,
+                                                    model, rows):
+    admin_rows_create(rows, user=admin_user)
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == model._default_manager.count() > 0
+
+
+@pytest.mark.parametrize("rows", [2, 30])
+@pytest.mark.parametrize("model", registered_models(), ids=lambda m: m._meta.model_name)
+def test_change_page_queries_do_not_grow_with_rows(admin_client, admin_user, django_assert_max_num_queries,
+                                                   model, rows):
+    admin_rows_create(rows, user=admin_user)
+    # The first cancellation and the last order carry ``rows`` inline children (see admin_rows_create).
+    obj = model._default_manager.order_by("pk").first() if model is Cancellation else (
+        model._default_manager.order_by("pk").last())
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response.context["original"].pk == obj.pk
+
+
+def test_account_pages_never_show_secret_values(admin_client):
+    mirakl = account_create(marketplace="mirakl", credentials={"api_key": "TOPSECRET-mirakl-0001"})
+    walmart = account_create(marketplace="walmart_ca", options={"auth": "oauth"},
+                             credentials={"client_id": "cid-TOPSECRET-0002", "client_secret": "TOPSECRET-0003"})
+    pages = [reverse("admin:cancellations_marketplaceaccount_changelist")] + [
+        reverse("admin:cancellations_marketplaceaccount_change", args=[a.pk]) for a in (mirakl, walmart)
+    ]
+    for url in pages:
+        body = admin_client.get(url).content.decode()
+        assert "TOPSECRET" not in body, url
+    change = admin_client.get(pages[2]).content.decode()
+    assert "configured (2 fields: client_id, client_secret)" in change
+
+
+def _account_post(account: MarketplaceAccount, **overrides) -> dict:
+    data = {"name": account.name, "marketplace": account.marketplace, "base_url": account.base_url,
+            "enabled": "on", "options": '{"auth": "oauth"}' if account.marketplace == "walmart_ca" else "{}"}
+    data.update(overrides)
+    return data
+
+
+def test_blank_credential_inputs_keep_the_stored_values(admin_client):
+    account = account_create(marketplace="mirakl", credentials={"api_key": "keep-me"})
+    url = reverse("admin:cancellations_marketplaceaccount_change", args=[account.pk])
+    response = admin_client.post(url, _account_post(account, base_url="https://other.example.com"))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.credentials == {"api_key": "keep-me"}
+    assert account.base_url == "https://other.example.com"
+
+
+def test_credential_inputs_replace_and_extend_the_stored_values(admin_client):
+    account = account_create(marketplace="mirakl", credentials={"api_key": "old"})
+    url = reverse("admin:cancellations_marketplaceaccount_change", args=[account.pk])
+    response = admin_client.post(url, _account_post(
+        account, credential_api_key="new-key", credentials_other='{"extra": "x"}'
+    ))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.credentials == {"api_key": "new-key", "extra": "x"}
+
+
+def test_missing_required_credentials_are_refused_without_echoing_input(admin_client):
+    account = account_create(marketplace="walmart_ca", options={"auth": "oauth"},
+                             credentials={"client_id": "cid", "client_secret": "sec"})
+    url = reverse("admin:cancellations_marketplaceaccount_change", args=[account.pk])
+    response = admin_client.post(url, _account_post(
+        account, clear_credentials="on", credential_client_id="typed-secret-id", credentials_other="{not json"
+    ))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Not valid JSON." in body
+    assert "typed-secret-id" not in body and "{not json" not in body
+    account.refresh_from_db()
+    assert account.credentials == {"client_id": "cid", "client_secret": "sec"}
+
+
+def test_add_account_stores_credentials_encrypted(admin_client):
+    response = admin_client.post(reverse("admin:cancellations_marketplaceaccount_add"), {
+        "name": "new-mirakl", "marketplace": "mirakl", "base_url": "https://m.example.com", "enabled": "on",
+        "options": "{}", "credential_api_key": "brand-new-key",
+    })
+    assert response.status_code == 302
+    account = MarketplaceAccount.objects.get(name="new-mirakl")
+    assert account.credentials == {"api_key": "brand-new-key"}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials FROM cancellations_marketplaceaccount WHERE id = %s", [account.pk])
+        (stored,) = cursor.fetchone()
+    assert stored and "brand-new-key" not in stored

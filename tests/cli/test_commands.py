@@ -1,0 +1,87 @@
+"""The manage.py commands call the same services; bad input exits non-zero and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cancellations.marketplaces.base import PermanentError
+from cancellations.models import Cancellation, MarketplaceCall
+from tests.services.conftest import fake, mirakl_account, mirakl_order  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args) -> tuple[str, int]:
+    out = StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=StringIO())
+    except CommandError as exc:
+        return out.getvalue() + str(exc), exc.returncode
+    return out.getvalue(), 0
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: dispatch runs on commit, before the report
+def test_cancel_lines_confirms_and_exits_zero(fake, mirakl_order):  # noqa: F811
+    out, code = _run("cancel_lines", "--account", "bestbuy", "--order", "M-1", "--line", "M-1-1:2",
+                     "--line", "M-1-2", "--reason", "34", "--json")
+    assert code == 0, out
+    rows = json.loads(out)["cancellations"]
+    assert [(r["line"], r["quantity"], r["status"]) for r in rows] == [("M-1-1", 2, "confirmed"),
+                                                                       ("M-1-2", 1, "confirmed")]
+    assert len(fake.sent) == 1
+
+
+def test_dry_run_shows_amounts_and_stores_nothing(fake, mirakl_order):  # noqa: F811
+    out, code = _run("cancel_lines", "--account", "bestbuy", "--order", "M-1", "--line", "M-1-1:1",
+                     "--reason", "customer_request", "--dry-run", "--json")
+    assert code == 0
+    row = json.loads(out)["would_send"][0]
+    assert (row["line"], row["quantity"], row["reason_code"], row["amount"], row["shipping_amount"]) == (
+        "M-1-1", 1, "34", "10.00", "1.00")
+    assert Cancellation.objects.count() == 0 and MarketplaceCall.objects.count() == 0 and fake.sent == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--line", "M-1-1:0"], "positive whole number"),
+        (["--line", "M-1-1:-1"], "positive whole number"),
+        (["--line", "M-1-1:x"], "positive whole number"),
+        (["--line", "M-1-1:9"], "At most 3 unit(s)"),
+        (["--line", "NOPE"], "no line NOPE"),
+        (["--line", "M-1-1", "--reason", "99"], "not a valid cancellation reason"),
+    ],
+)
+def test_bad_input_exits_non_zero_and_changes_nothing(fake, mirakl_order, args, expected):  # noqa: F811
+    base = ["cancel_lines", "--account", "bestbuy", "--order", "M-1"]
+    if "--reason" not in args:
+        args = [*args, "--reason", "34"]
+    out, code = _run(*base, *args)
+    assert code == 2 and expected in out
+    assert Cancellation.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rejection_exits_non_zero_with_the_marketplace_message(fake, mirakl_order):  # noqa: F811
+    fake.script = [PermanentError("Order line is not cancellable", code="ORDER_STATE")]
+    out, code = _run("cancel_lines", "--account", "bestbuy", "--order", "M-1", "--line", "M-1-1:1",
+                     "--reason", "34")
+    assert code == 1 and "rejected error=ORDER_STATE: Order line is not cancellable" in out
+
+
+def test_retry_and_dispatch_commands(fake, mirakl_order, django_capture_on_commit_callbacks):  # noqa: F811
+    fake.script = [PermanentError("temporary business hold", code="HOLD")]
+    with django_capture_on_commit_callbacks(execute=True):
+        _run("cancel_lines", "--account", "bestbuy", "--order", "M-1", "--line", "M-1-1:1", "--reason", "34")
+    out, _ = _run("retry_cancellations")  # only failed by default: the rejected one stays
+    assert "retried=0" in out
+    with django_capture_on_commit_callbacks(execute=False):
+        out, _ = _run("retry_cancellations", "--include-rejected")
+    assert "retried=1" in out
+    out, code = _run("dispatch_cancellations")
+    assert code == 0 and "sent=1" in out
+    assert Cancellation.objects.get().status == "confirmed"
