@@ -1,0 +1,161 @@
+"""Run the demo back-office on the embedded default: sandbox accounts, synced orders, a server and a sweeper.
+
+Safe to run again: it reuses the admin user, the accounts, the sandbox orders and everything synced.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application
+from django.db import connection
+from django.utils import timezone
+
+from cancellations.marketplaces.base import MarketplaceError
+from cancellations.models import MarketplaceAccount
+from cancellations.sandbox import mirakl as mirakl_sandbox
+from cancellations.sandbox import walmart as walmart_sandbox
+from cancellations.sandbox.provision import seller_register, walmart_private_key_generate
+from cancellations.services import cancellations_sweep, orders_sync
+
+ADMIN_USERNAME = "admin"
+
+
+def _demo_accounts() -> list[dict]:
+    return [
+        {"name": "Walmart CA (signature)", "marketplace": "walmart_ca", "path": "walmart",
+         "options": {"auth": "signature"},
+         "credentials": lambda: {"auth": "signature", "consumer_id": str(uuid.uuid4()),
+                                 "channel_type": str(uuid.uuid4()), "private_key": walmart_private_key_generate()}},
+        {"name": "Walmart CA (OAuth)", "marketplace": "walmart_ca", "path": "walmart",
+         "options": {"auth": "oauth"},
+         "credentials": lambda: {"auth": "oauth", "client_id": f"demo-{secrets.token_hex(6)}",
+                                 "client_secret": secrets.token_urlsafe(24)}},
+        {"name": "Best Buy CA (Mirakl)", "marketplace": "mirakl", "path": "mirakl",
+         "options": {"shop_id": "2001"},
+         "credentials": lambda: {"api_key": secrets.token_urlsafe(24)}},
+    ]
+
+
+class Command(BaseCommand):
+    help = "Start the demo back-office with the built-in marketplace sandbox (embedded default)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-serve", action="store_true", help="Set up and sync, then exit")
+
+    def handle(self, *args, **opts) -> None:
+        if not settings.SANDBOX_ENABLED:
+            raise CommandError("The demo needs the sandbox: run with DJANGO_DEBUG=true or SANDBOX_ENABLED=true.")
+        base = f"http://{opts['host']}:{opts['port']}"
+        password = self._admin_user()
+        accounts = self._accounts(base)
+        server = self._serve(opts["host"], opts["port"])
+        try:
+            self._sync(accounts)
+            self._banner(base, password)
+            if opts["no_serve"]:
+                return
+            self._sweep_forever()
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping the demo ...")
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def _admin_user(self) -> str:
+        path = Path(settings.DATA_DIR) / "demo-admin-password.txt"
+        User = get_user_model()
+        user = User.objects.filter(username=ADMIN_USERNAME).first()
+        if user is not None and path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(9)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        if user is None:
+            User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", password)
+        else:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        return password
+
+    def _accounts(self, base: str) -> list[MarketplaceAccount]:
+        accounts = []
+        for spec in _demo_accounts():
+            url = f"{base}/sandbox/{spec['path']}"
+            account = MarketplaceAccount.objects.filter(name=spec["name"]).first()
+            if account is None:
+                account = MarketplaceAccount.objects.create(
+                    name=spec["name"], marketplace=spec["marketplace"], base_url=url,
+                    credentials=spec["credentials"](), options=spec["options"],
+                )
+                self.stdout.write(f"Created account {account.name}")
+            elif account.base_url != url:
+                account.base_url = url
+                account.save(update_fields=["base_url"])
+            seller = seller_register(marketplace=account.marketplace, credentials=account.credentials,
+                                     options=account.options)
+            sandbox = walmart_sandbox if account.marketplace == "walmart_ca" else mirakl_sandbox
+            sandbox.orders_seed(seller)
+            accounts.append(account)
+        return accounts
+
+    def _serve(self, host: str, port: int) -> WSGIServer:
+        handler = StaticFilesHandler(get_internal_wsgi_application())
+        try:
+            server = WSGIServer((host, port), _QuietHandler, ipv6=":" in host)
+        except OSError as exc:
+            raise CommandError(f"Cannot listen on {host}:{port} ({exc}). Try --port 8001.") from exc
+        server.daemon_threads = True
+        server.set_app(handler)
+        threading.Thread(target=server.serve_forever, name="demo-http", daemon=True).start()
+        return server
+
+    def _sync(self, accounts: list[MarketplaceAccount]) -> None:
+        since = timezone.now() - timezone.timedelta(days=60)
+        for account in accounts:
+            try:
+                report = orders_sync(account=account, since=since)
+            except MarketplaceError as exc:
+                self.stderr.write(f"{account.name}: sync failed: {exc.code} {exc.message}")
+                continue
+            self.stdout.write(f"Synced {account.name}: {report.orders_created} new orders, "
+                              f"{report.orders_updated} updated, {report.reasons} reasons")
+        connection.close()
+
+    def _banner(self, base: str, password: str) -> None:
+        self.stdout.write(self.style.SUCCESS(
+            f"\nThe back-office is running at {base}/admin/\n"
+            f"  Log in as: {ADMIN_USERNAME} / {password}\n"
+            f"  Orders to cancel: {base}/admin/cancellations/orderline/  (select lines, action "
+            f"'Cancel on marketplace')\n"
+            f"  Cancellations: {base}/admin/cancellations/cancellation/\n"
+            f"  Inject a sandbox fault: {base}/admin/sandbox/sandboxfault/add/\n"
+            f"  API docs: {base}/api/docs/\n"
+            "Press Ctrl-C to stop."
+        ))
+
+    def _sweep_forever(self) -> None:
+        """No broker in the embedded default: retries, verifications and leftovers are swept here."""
+        while True:
+            report = cancellations_sweep()
+            if any(report.values()):
+                self.stdout.write("sweeper: " + " ".join(f"{k}={v}" for k, v in report.items() if v))
+            connection.close()
+            time.sleep(3)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # keep the console for what matters
+        if args and str(args[1]).startswith(("4", "5")) and "/sandbox/" not in str(args[0]):
+            super().log_message(format, *args)
