@@ -1,0 +1,51 @@
+"""Production settings: refuse to start without secrets, pass `check --deploy`, never mount the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SANDBOX_", "CREDENTIALS_"))}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+    "CREDENTIALS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "DJANGO_ALLOWED_HOSTS": "backoffice.example.com",
+}
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _manage("check", env={"DJANGO_DEBUG": "false"})
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_an_encryption_key():
+    env = {k: v for k, v in PRODUCTION.items() if k != "CREDENTIALS_ENCRYPTION_KEYS"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0 and "CREDENTIALS_ENCRYPTION_KEYS must be set" in result.stderr
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_sandbox_is_not_reachable_in_production():
+    code = ("from django.urls import resolve, Resolver404\n"
+            "try:\n    resolve('/sandbox/mirakl/api/orders'); print('MOUNTED')\n"
+            "except Resolver404:\n    print('ABSENT')\n")
+    result = _manage("shell", "-c", code, env=PRODUCTION)
+    assert result.stdout.strip().splitlines()[-1] == "ABSENT", result.stderr
