@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
@@ -67,7 +68,7 @@ class Order(models.Model):
     currency = models.CharField(max_length=3, default="CAD")
     ordered_at = models.DateTimeField(null=True, blank=True, db_index=True)
     tax_mode = models.CharField(max_length=20, choices=TaxMode.choices, default=TaxMode.TAX_EXCLUDED)
-    raw = models.JSONField(default=dict, blank=True, help_text="Last synced payload.")
+    raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="Last synced payload.")
     synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -114,7 +115,7 @@ class OrderLine(models.Model):
     marketplace_cancellations = models.JSONField(
         default=list, blank=True, help_text="Cancellations the marketplace reports on this line (Mirakl ids)."
     )
-    raw = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     objects = OrderLineQuerySet.as_manager()
 
