@@ -6,3 +6,12 @@ class SandboxConfig(AppConfig):
     label = "sandbox"
     verbose_name = "Marketplace sandbox"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        if settings.SANDBOX_ENABLED:
+            # Walmart's headers (WM_SEC.AUTH_SIGNATURE...) contain underscores, which runserver drops.
+            from .walmart import dev_server_keep_wm_headers
+
+            dev_server_keep_wm_headers()

@@ -161,7 +161,8 @@ def test_json_order_list():
 
 
 def test_readers_refuse_entities_and_wrong_documents():
-    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><order><purchaseOrderId>&a;</purchaseOrderId></order>'
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+            b"<order><purchaseOrderId>&a;</purchaseOrderId></order>")
     with pytest.raises(wx.WalmartPayloadError):
         wx.order_from_xml(bomb)
     with pytest.raises(wx.WalmartPayloadError, match="Expected an order"):
