@@ -54,3 +54,13 @@ def redis_broker_url():
     except OSError as exc:
         _unavailable(f"Redis at {parts.hostname}:{parts.port} is not reachable: {exc}")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _walmart_token_cache_clear():
+    """OAuth tokens are cached per process; a token from another test's sandbox must not leak in."""
+    from cancellations.marketplaces.walmart_ca import token_cache_clear
+
+    token_cache_clear()
+    yield
+    token_cache_clear()

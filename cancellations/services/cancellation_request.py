@@ -112,8 +112,6 @@ def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError
         if lr.line_id in seen:
             errors.append(LineError(lr.line_id, "line", "This line is named twice in the request."))
         seen.add(lr.line_id)
-        if not (lr.reason or reason):
-            errors.append(LineError(lr.line_id, "reason", "A reason is required."))
     return errors
 
 
@@ -145,11 +143,12 @@ def _build_preview(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> 
         pl = PreviewLine(line=line, quantity=quantity)
         group.lines.append(pl)
         problem = _line_problem(line, account, cancellable, lr, quantity)
-        resolved = book.resolve(account, lr.reason or reason) if (lr.reason or reason) else None
-        if problem is None and resolved is None and (lr.reason or reason):
-            problem = (
+        asked_reason = lr.reason or reason
+        resolved = book.resolve(account, asked_reason) if asked_reason else None
+        if problem is None and resolved is None:
+            problem = ("reason", "A reason is required.") if not asked_reason else (
                 "reason",
-                f"{lr.reason or reason!r} is not a valid cancellation reason on {account.name} "
+                f"{asked_reason!r} is not a valid cancellation reason on {account.name} "
                 f"({account.get_marketplace_display()}).",
             )
         if problem:
