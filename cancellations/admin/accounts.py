@@ -1,0 +1,178 @@
+"""Marketplace accounts (write-only credentials) and their reason codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+
+from ..models import MarketplaceAccount, MarketplaceReason
+from ..services import orders_sync_request
+
+# Credential keys each marketplace uses (Walmart: signature auth or OAuth client credentials).
+CREDENTIAL_FIELDS: dict[str, tuple[str, str]] = {  # key: (label, marketplace)
+    "api_key": ("Mirakl API key", "mirakl"),
+    "consumer_id": ("Walmart consumer ID (signature auth)", "walmart_ca"),
+    "private_key": ("Walmart private key, base64 (signature auth)", "walmart_ca"),
+    "client_id": ("Walmart client ID (OAuth)", "walmart_ca"),
+    "client_secret": ("Walmart client secret (OAuth)", "walmart_ca"),
+}
+REQUIRED_CREDENTIALS = {
+    ("mirakl", "api_key"): ("api_key",),
+    ("walmart_ca", "signature"): ("consumer_id", "private_key"),
+    ("walmart_ca", "oauth"): ("client_id", "client_secret"),
+}
+SECRET_POST_FIELDS = (*(f"credential_{key}" for key in CREDENTIAL_FIELDS), "credentials_other")
+_KEEP = "Leave blank to keep the current value. Stored encrypted; never shown again."
+
+
+def credentials_summary(credentials: dict[str, Any] | None) -> str:
+    """What may be said about credentials: whether they are set and which keys (never a value)."""
+    if not credentials:
+        return "not configured"
+    keys = sorted(credentials)
+    return f"configured ({len(keys)} field{'s' if len(keys) != 1 else ''}: {', '.join(keys)})"
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value back, not even after a validation error."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+def _secret_input(key: str) -> forms.CharField:
+    return forms.CharField(
+        label=CREDENTIAL_FIELDS[key][0], required=False, strip=True, help_text=_KEEP,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+class MarketplaceAccountForm(forms.ModelForm):
+    """Credentials are write-only: every secret input renders empty, and a blank input keeps the stored value."""
+
+    credential_api_key = _secret_input("api_key")
+    credential_consumer_id = _secret_input("consumer_id")
+    credential_private_key = _secret_input("private_key")
+    credential_client_id = _secret_input("client_id")
+    credential_client_secret = _secret_input("client_secret")
+
+    credentials_other = forms.CharField(
+        label="Other credential keys (JSON)", required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text='A JSON object of extra keys to set, e.g. {"channel_type": "..."}. ' + _KEEP,
+    )
+    clear_credentials = forms.BooleanField(
+        label="Remove all stored credentials first", required=False,
+        help_text="Then only the values entered in this form are kept.",
+    )
+
+    class Meta:
+        model = MarketplaceAccount
+        fields = ["name", "marketplace", "base_url", "enabled", "options"]
+
+    def clean_credentials_other(self) -> dict[str, str]:
+        raw = self.cleaned_data.get("credentials_other", "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            # The message names the JSON problem only, never the text that was typed.
+            raise forms.ValidationError("Not valid JSON.") from exc
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise forms.ValidationError("Enter a JSON object of key: value pairs.")
+        return {k: v for k, v in value.items() if v not in (None, "")}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        stored = {} if cleaned.get("clear_credentials") else dict(self.instance.credentials or {})
+        stored.update(cleaned.get("credentials_other") or {})
+        for key in CREDENTIAL_FIELDS:
+            value = cleaned.get(f"credential_{key}")
+            if value:
+                stored[key] = value
+        marketplace = cleaned.get("marketplace")
+        if marketplace:
+            options = cleaned.get("options") or {}
+            auth = options.get("auth", "signature") if marketplace == "walmart_ca" else marketplace
+            required = REQUIRED_CREDENTIALS.get((marketplace, auth), ())
+            missing = [key for key in required if not stored.get(key)]
+            if missing:
+                raise forms.ValidationError(f"Missing credential(s): {', '.join(missing)}.")
+        self.merged_credentials = stored
+        return cleaned
+
+    def save(self, commit: bool = True) -> MarketplaceAccount:
+        self.instance.credentials = self.merged_credentials
+        return super().save(commit=commit)
+
+
+@admin.register(MarketplaceAccount)
+class MarketplaceAccountAdmin(admin.ModelAdmin):
+    form = MarketplaceAccountForm
+    list_display = ["name", "marketplace", "enabled", "credentials_status", "order_count", "last_synced_at",
+                    "last_error_short"]
+    list_filter = ["marketplace", "enabled"]
+    search_fields = ["name"]
+    readonly_fields = ["credentials_status", "last_synced_at", "last_error", "created_at", "updated_at"]
+    actions = ["sync_orders_now"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: MarketplaceAccount | None = None):
+        secret_fields = [f"credential_{key}" for key in CREDENTIAL_FIELDS]
+        return [
+            (None, {"fields": ["name", "marketplace", "base_url", "enabled", "options"]}),
+            ("Credentials (write-only)", {
+                "fields": ["credentials_status", *secret_fields, "credentials_other", "clear_credentials"],
+                "description": "Stored values are never displayed. Fill in only what you want to change.",
+            }),
+            ("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}),
+        ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(order_total=Count("orders"))
+
+    @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="Credentials")
+    def credentials_status(self, obj: MarketplaceAccount) -> str:
+        return credentials_summary(obj.credentials) if obj.pk else "not configured"
+
+    @admin.display(description="Orders", ordering="order_total")
+    def order_count(self, obj: MarketplaceAccount) -> int:
+        return getattr(obj, "order_total", 0)
+
+    @admin.display(description="Last error")
+    def last_error_short(self, obj: MarketplaceAccount) -> str:
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.action(description="Sync orders now", permissions=["change"])
+    def sync_orders_now(self, request: HttpRequest, queryset) -> None:
+        accounts = list(queryset.filter(enabled=True))
+        for account in accounts:
+            orders_sync_request(account=account, user=request.user)
+        skipped = queryset.count() - len(accounts)
+        message = f"Order sync queued for {len(accounts)} account(s)."
+        if skipped:
+            message += f" {skipped} disabled account(s) skipped."
+        self.message_user(request, message)
+
+
+@admin.register(MarketplaceReason)
+class MarketplaceReasonAdmin(admin.ModelAdmin):
+    """Ops map the normalised vocabulary onto each account's own codes here (``normalised`` is editable)."""
+
+    list_display = ["code", "label", "account", "normalised", "active", "synced_at"]
+    list_editable = ["normalised", "active"]
+    list_filter = ["account__marketplace", "account", "normalised", "active"]
+    list_select_related = ["account"]
+    search_fields = ["code", "label"]
+    readonly_fields = ["synced_at"]

@@ -1,0 +1,232 @@
+"""The "Cancel on marketplace" confirmation page: preview, recalculate, confirm.
+
+GET ``?ids=1,2,3`` shows what would be cancelled (grouped per account, amounts, what is not cancellable and
+why, the seller cancellation rate before and after). POST with ``_recalculate`` previews again with the
+edited quantities and reasons; POST with ``_confirm`` asks the service for the cancellations. The page carries
+a ``request_id`` made on GET, so submitting twice creates nothing new.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from ..dashboard import RateInfo, account_cancellation_rate
+from ..models import Cancellation, CancellationReason, MarketplaceAccount, OrderLine
+from ..selectors import reason_choices
+from ..services import (
+    CancellationRequestError,
+    LineError,
+    LineRequest,
+    PreviewLine,
+    cancellation_preview,
+    cancellation_request,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+PERMISSION = "cancellations.request_cancellation"
+MAX_LINES = 500
+TEMPLATE = "admin/cancellations/cancel_confirm.html"
+CORRECTABLE_FIELDS = ("quantity", "reason")
+
+
+def cancel_confirm_url(line_ids) -> str:
+    ids = ",".join(str(pk) for pk in sorted(set(line_ids)))
+    return f"{reverse('admin:cancellations_orderline_cancel')}?{urlencode({'ids': ids})}"
+
+
+@dataclass
+class LineRow:
+    """One line as the page shows it: the preview, what the user typed and the errors about it."""
+
+    preview: PreviewLine
+    cancellable: int
+    included: bool = True
+    quantity_input: str = ""
+    reason_input: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def line(self) -> OrderLine:
+        return self.preview.line
+
+
+@dataclass
+class AccountGroup:
+    account: MarketplaceAccount
+    rows: list[LineRow]
+    not_cancellable: list[LineRow]
+    reasons: list[tuple[str, str]]
+    rate: RateInfo
+
+
+def _parse_ids(raw: str) -> list[int] | None:
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        return None
+    return list(dict.fromkeys(ids)) if ids and all(i > 0 for i in ids) else None
+
+
+def _parse_request_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _quantity(raw: str) -> int | None | str:
+    """The typed quantity: an int, None when left empty, or an error message."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        return "Enter a whole number (0 leaves the line out)."
+    return int(raw)
+
+
+def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied("You may not request cancellations.")
+    data = request.POST if request.method == "POST" else request.GET
+    ids = _parse_ids(data.get("ids", ""))
+    if ids is None or len(ids) > MAX_LINES:
+        model_admin.message_user(
+            request, f"Select between 1 and {MAX_LINES} order lines to cancel.", messages.WARNING
+        )
+        return HttpResponseRedirect(reverse("admin:cancellations_orderline_changelist"))
+
+    if request.method != "POST":
+        return _render(request, model_admin, ids=ids, request_id=uuid.uuid4())
+
+    request_id = _parse_request_id(request.POST.get("request_id", ""))
+    if request_id is None:
+        return HttpResponseBadRequest("Missing or malformed request_id.")
+    if "_confirm" not in request.POST:
+        return _render(request, model_admin, ids=ids, request_id=request_id)
+
+    line_requests, input_errors = _line_requests(request.POST, ids)
+    if input_errors or not line_requests:
+        extra = [] if line_requests else [LineError(None, "lines", "Every line is left out: nothing to cancel.")]
+        return _render(request, model_admin, ids=ids, request_id=request_id,
+                       errors=input_errors + extra)
+    repeated = Cancellation.objects.filter(request_id=request_id).exists()
+    try:
+        created = cancellation_request(
+            lines=line_requests, reason=request.POST.get("reason", ""), note=request.POST.get("note", "").strip(),
+            user=request.user, source="admin", request_id=request_id,
+        )
+    except CancellationRequestError as exc:
+        return _render(request, model_admin, ids=ids, request_id=request_id,
+                       errors=exc.errors)
+
+    accounts = {c.account_id for c in created}
+    if repeated:
+        text = f"This request was already submitted: showing its {len(created)} cancellation(s); nothing new created."
+    else:
+        text = (f"Requested {len(created)} cancellation(s) on {len(accounts)} marketplace account(s). "
+                "They are sent to the marketplace in the background.")
+    model_admin.message_user(request, text, messages.SUCCESS)
+    changelist = reverse("admin:cancellations_cancellation_changelist")
+    return HttpResponseRedirect(f"{changelist}?{urlencode({'request_id': str(request_id)})}")
+
+
+def _line_requests(post, ids: list[int]) -> tuple[list[LineRequest], list[LineError]]:
+    """What the form asks for; lines with quantity 0 are left out."""
+    requests, errors = [], []
+    for pk in ids:
+        quantity = _quantity(post.get(f"quantity-{pk}", ""))
+        if isinstance(quantity, str):
+            errors.append(LineError(pk, "quantity", quantity))
+            continue
+        if quantity == 0:
+            continue
+        requests.append(LineRequest(line_id=pk, quantity=quantity, reason=post.get(f"reason-{pk}") or None))
+    return requests, errors
+
+
+def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], request_id: uuid.UUID,
+            errors: list[LineError] = ()) -> TemplateResponse:
+    post = request.POST if request.method == "POST" else {}
+    reason = post.get("reason", "")
+    typed = {pk: _quantity(post.get(f"quantity-{pk}", "")) for pk in ids}
+    facts = {pk: (account_id, held) for pk, account_id, held in OrderLine.objects.with_in_flight()
+             .filter(pk__in=ids).values_list("pk", "order__account_id", "in_flight_quantity")}
+    accounts = MarketplaceAccount.objects.in_bulk({account_id for account_id, _ in facts.values()})
+    choices = {pk: reason_choices(account) for pk, account in accounts.items()}
+
+    # Price every line, a left-out or mistyped one at its full quantity, so that all stay on the page. Amounts
+    # do not depend on the reason: a line nobody chose a reason for yet is priced with one its account accepts.
+    stand_ins = set()
+
+    def preview_reason(pk: int) -> str | None:
+        chosen = post.get(f"reason-{pk}") or reason
+        if chosen or pk not in facts or not choices[facts[pk][0]]:
+            return chosen or None
+        stand_ins.add(pk)
+        return choices[facts[pk][0]][0][0]
+
+    preview = cancellation_preview(
+        lines=[LineRequest(line_id=pk, quantity=q if isinstance(q, int) and q > 0 else None,
+                           reason=preview_reason(pk)) for pk, q in typed.items()],
+        reason=reason,
+    )
+    by_line: dict[int | None, list[str]] = {}
+    for e in list(errors) + [e for e in preview.errors if e not in errors]:
+        by_line.setdefault(e.line, []).append(e.message)
+    correctable = {(e.line, e.message) for e in preview.errors if e.field in CORRECTABLE_FIELDS}
+
+    groups, shown = [], set()
+    for group in preview.groups:
+        rows, blocked = [], []
+        for pl in group.lines:
+            line = pl.line
+            shown.add(line.pk)
+            if line.pk in stand_ins:
+                pl.reason_code = ""  # priced with a stand-in: nothing is chosen yet, so nothing is "sent"
+            row = LineRow(
+                preview=pl,
+                cancellable=max(line.quantity - line.cancelled_quantity - facts[line.pk][1], 0),
+                included=typed[line.pk] != 0,
+                quantity_input=post.get(f"quantity-{line.pk}", str(pl.quantity)),
+                reason_input=post.get(f"reason-{line.pk}", ""),
+            )
+            # A quantity or reason the user can change keeps the line editable; anything else blocks it.
+            is_blocked = bool(pl.error) and not (row.cancellable and (line.pk, pl.error) in correctable)
+            row.errors = [m for m in by_line.get(line.pk, []) if not (is_blocked and m == pl.error)]
+            (blocked if is_blocked else rows).append(row)
+        extra_orders = {r.line.order_id for r in rows if r.included}
+        groups.append(AccountGroup(
+            account=group.account, rows=rows, not_cancellable=blocked, reasons=choices[group.account.pk],
+            rate=account_cancellation_rate(group.account, extra_order_ids=extra_orders),
+        ))
+    general_errors = by_line.get(None, []) + [
+        f"Line {pk}: {m}" for pk, msgs in by_line.items() if pk is not None and pk not in shown for m in msgs
+    ]
+    opts = OrderLine._meta
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Cancel on marketplace",
+        "opts": opts,
+        "app_label": opts.app_label,
+        "groups": groups,
+        "ids": ",".join(str(pk) for pk in ids),
+        "request_id": str(request_id),
+        "reason": reason,
+        "note": post.get("note", ""),
+        "normalised_reasons": CancellationReason.choices,
+        "general_errors": general_errors,
+        "has_cancellable": any(r.included for g in groups for r in g.rows),
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, TEMPLATE, context)
