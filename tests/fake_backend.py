@@ -54,7 +54,8 @@ class FakeBackend(MarketplaceBackend):
 
     def _apply(self, lines: Sequence[LineCancel]) -> None:
         for line in lines:
-            FakeBackend.remote_cancelled[line.line_id] = FakeBackend.remote_cancelled.get(line.line_id, 0) + line.quantity
+            done = FakeBackend.remote_cancelled
+            done[line.line_id] = done.get(line.line_id, 0) + line.quantity
 
     def get_order(self, order_id: str) -> MarketplaceOrder:
         from cancellations.models import OrderLine

@@ -98,8 +98,10 @@ class LineResult:
     marketplace_reference: str = ""
     error_code: str = ""
     error_message: str = ""
-    #: Units of the line now cancelled on the marketplace, when the answer tells (Walmart returns the order).
+    #: Units of the line now cancelled on the marketplace, and its status, when the answer tells
+    #: (Walmart returns the order).
     cancelled_quantity: int | None = None
+    line_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,9 @@ class MarketplaceBackend:
     marketplace: ClassVar[str] = ""
     #: Most lines one cancel call may carry (None: no limit other than ``batch_key``).
     max_lines_per_cancel: ClassVar[int | None] = None
+    #: True when ``iter_order_pages(since)`` filters on last update (Mirakl); False when it filters on
+    #: creation date (Walmart CA), so a sync must look back a fixed window to see changes to older orders.
+    lists_by_update_time: ClassVar[bool] = True
 
     def __init__(self, account: AccountConfig, *, on_exchange: ExchangeCallback | None = None,
                  timeout: tuple[float, float] | None = None) -> None:
@@ -283,7 +288,7 @@ class MarketplaceBackend:
         raise NotImplementedError
 
     def iter_order_pages(self, since: datetime) -> Iterator[list[MarketplaceOrder]]:
-        """Orders created or updated since ``since``, one page at a time (bounded memory)."""
+        """Orders updated (or created, see ``lists_by_update_time``) since ``since``, one page at a time."""
         raise NotImplementedError
 
     def list_reasons(self) -> list[Reason]:

@@ -97,6 +97,7 @@ class WalmartCABackend(MarketplaceBackend):
     marketplace: ClassVar[str] = "walmart_ca"
     #: Orders per list page (Walmart allows up to 200).
     page_size: int = 100
+    lists_by_update_time = False  # the CA orders list filters on createdStartDate only
 
     def __init__(self, account: AccountConfig, *, on_exchange: ExchangeCallback | None = None,
                  timeout: tuple[float, float] | None = None) -> None:
@@ -317,7 +318,7 @@ def _line_results(
         cancelled = found.cancelled_quantity if found is not None else None
         if cancelled is not None and cancelled >= expected[line.line_id]:
             results.append(LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED,
-                                      cancelled_quantity=cancelled))
+                                      cancelled_quantity=cancelled, line_status=found.status))
             continue
         message = (
             f"Walmart's answer does not contain line {line.line_id}" if found is None else

@@ -211,7 +211,7 @@ def _fault_reply(call: Call, fault: SandboxFault) -> WalmartReply | None:
         line = str(params.get("line_id") or _first_requested_line(call) or "1")
         return reply(
             400, str(params.get("code") or "INVALID_REQUEST_CONTENT.GMP_ORDER_API"),
-            str(params.get("message") or f"Order line cannot be cancelled in line number {line}"),
+            f"{params.get('message') or 'Order line cannot be cancelled'} in line number {line}",
             field_name="lineNumber",
         )
     return None
@@ -233,12 +233,13 @@ def endpoint(mode: str, operation: str, method: str) -> Callable:
         @functools.wraps(view)
         def handler(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             call = Call(request=request, mode=mode, operation=operation)
+            late_by = 0.0
             try:
                 if request.method != method:
                     raise reply(405, "METHOD_NOT_ALLOWED.GMP_GATEWAY_API", f"{request.method} is not allowed",
                                 gateway=True)
                 call.seller = _authenticate(call)
-                response = _serve(call, view, kwargs)
+                response, late_by = _serve(call, view, kwargs)
             except WalmartReply as failure:
                 response = _error_response(mode, failure)
             correlation_id = request.headers.get("WM_QOS.CORRELATION_ID")
@@ -248,6 +249,8 @@ def endpoint(mode: str, operation: str, method: str) -> Callable:
                 marketplace=MARKETPLACE, operation=operation, method=request.method or "",
                 path=request.get_full_path(), status_code=response.status_code, seller=call.seller,
             )
+            if late_by:  # everything is written before the late answer, so a client that gave up left no gap
+                time.sleep(late_by)
             return response
 
         return handler
@@ -255,7 +258,8 @@ def endpoint(mode: str, operation: str, method: str) -> Callable:
     return wrap
 
 
-def _serve(call: Call, view: Callable[..., HttpResponse], kwargs: Mapping[str, Any]) -> HttpResponse:
+def _serve(call: Call, view: Callable[..., HttpResponse], kwargs: Mapping[str, Any]) -> tuple[HttpResponse, float]:
+    """The view's answer, and how long to hold it back (a slow_after_apply fault)."""
     fault = state.fault_take(marketplace=MARKETPLACE, operation=call.operation, seller=call.seller)
     if fault is not None:
         immediate = _fault_reply(call, fault)
@@ -267,9 +271,8 @@ def _serve(call: Call, view: Callable[..., HttpResponse], kwargs: Mapping[str, A
                 raise reply(504, "DOWNSTREAM_SYSTEM_TIME_OUT.GMP_ORDER_API", "Downstream system timed out",
                             info="Gateway timeout.")
     response = view(call, **kwargs)  # commits its own changes
-    if fault is not None and fault.kind == FaultKind.SLOW_AFTER_APPLY:
-        time.sleep(_delay(fault))
-    return response
+    late = fault is not None and fault.kind == FaultKind.SLOW_AFTER_APPLY
+    return response, (_delay(fault) if late else 0.0)
 
 
 # ------------------------------------------------------------------------------------------ rendering

@@ -21,6 +21,8 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
     for c, result in pairs:
         line = lines[c.line_id]
         reference = (result.marketplace_reference if result else "") or c.marketplace_reference
+        if result is not None and result.line_status:
+            line.status = result.line_status
         if result is not None and result.cancelled_quantity is not None:
             line.cancelled_quantity = min(result.cancelled_quantity, line.quantity)
         elif not reference or reference not in {str(e.get("id")) for e in line.marketplace_cancellations}:
@@ -38,7 +40,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
         c.marketplace_reference = reference
     OrderLine.objects.bulk_update(
         lines.values(),
-        ["cancelled_quantity", "cancelled_amount", "cancelled_shipping_amount", "cancelled_taxes",
+        ["status", "cancelled_quantity", "cancelled_amount", "cancelled_shipping_amount", "cancelled_taxes",
          "cancelled_shipping_taxes", "marketplace_cancellations"],
     )
     cancellations_transition(

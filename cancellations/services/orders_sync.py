@@ -19,7 +19,7 @@ from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
 from .reasons import reasons_refresh
 
-DEFAULT_LOOKBACK = timedelta(days=30)
+DEFAULT_LOOKBACK = timedelta(days=30)  # first sync; and every sync where lists filter on creation date
 OVERLAP = timedelta(minutes=10)  # re-read a little before the last sync so nothing slips between runs
 
 ORDER_FIELDS = ["customer_order_id", "status", "currency", "ordered_at", "tax_mode", "raw"]
@@ -137,8 +137,10 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
     """Bring the account's orders and reasons up to date from the marketplace."""
     started = timezone.now()
     report = SyncReport(account=account.name)
-    since = since or ((account.last_synced_at - OVERLAP) if account.last_synced_at else started - DEFAULT_LOOKBACK)
     backend = get_backend(account, on_exchange=CallRecorder(account=account).record)
+    if since is None:
+        incremental = account.last_synced_at and backend.lists_by_update_time
+        since = account.last_synced_at - OVERLAP if incremental else started - DEFAULT_LOOKBACK
     try:
         report.reasons = reasons_refresh(account=account, reasons=backend.list_reasons())
         for page in backend.iter_order_pages(since):
