@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.db import connection
 from django.urls import reverse
@@ -127,3 +132,13 @@ def test_add_account_stores_credentials_encrypted(admin_client):
         cursor.execute("SELECT credentials FROM cancellations_marketplaceaccount WHERE id = %s", [account.pk])
         (stored,) = cursor.fetchone()
     assert stored and "brand-new-key" not in stored
+
+
+def test_sandbox_admin_is_not_registered_when_the_sandbox_is_off():
+    probe = ("import django; django.setup(); from django.contrib import admin; "
+             "print(sorted({m._meta.app_label for m in admin.site._registry}))")
+    env = {**os.environ, "SANDBOX_ENABLED": "false", "DJANGO_SETTINGS_MODULE": "backoffice.settings"}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
+                            cwd=settings.BASE_DIR, check=True)
+    labels = result.stdout.strip()
+    assert "'cancellations'" in labels and "'sandbox'" not in labels
