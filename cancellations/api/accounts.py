@@ -1,0 +1,146 @@
+"""Marketplace accounts over the API. Credentials are write-only and checked by shape, never echoed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from rest_framework import serializers
+
+from ..marketplaces.base import ConfigurationError, MarketplaceError, validate_base_url
+from ..models import Marketplace, MarketplaceAccount, TaxMode
+
+UNKNOWN_KEY = "Unknown field."
+
+
+class _Credentials(serializers.Serializer):
+    """Base for one credential shape: every key required, no other key allowed."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: [UNKNOWN_KEY] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class WalmartSignatureCredentials(_Credentials):
+    auth = serializers.ChoiceField(choices=["signature"])
+    consumer_id = serializers.CharField(max_length=200)
+    channel_type = serializers.CharField(max_length=200)
+    private_key = serializers.CharField(max_length=10_000, help_text="Base64 PKCS#8 (Seller Center) or PEM.")
+
+    def validate_private_key(self, value: str) -> str:
+        try:
+            from ..marketplaces.walmart_signing import load_private_key
+        except ImportError:  # signing module not installed: the shape check is all we can do
+            return value
+        try:
+            load_private_key(value)
+        except MarketplaceError as exc:  # its message never contains the key
+            raise serializers.ValidationError(exc.message) from None
+        return value
+
+
+class WalmartOAuthCredentials(_Credentials):
+    auth = serializers.ChoiceField(choices=["oauth"])
+    client_id = serializers.CharField(max_length=200)
+    client_secret = serializers.CharField(max_length=500)
+
+
+class MiraklCredentials(_Credentials):
+    api_key = serializers.CharField(max_length=500)
+
+
+WALMART_SHAPES: dict[str, type[_Credentials]] = {
+    "signature": WalmartSignatureCredentials, "oauth": WalmartOAuthCredentials,
+}
+
+
+def credentials_validate(marketplace: str, data: Any) -> dict:
+    """The credentials in the shape ``marketplace`` expects, or a ValidationError naming each bad key."""
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError(["Expected an object."])
+    if marketplace == Marketplace.WALMART_CA:
+        auth = data.get("auth")
+        if auth is None:
+            raise serializers.ValidationError({"auth": ["This field is required."]})
+        shape = WALMART_SHAPES.get(auth) if isinstance(auth, str) else None
+        if shape is None:
+            raise serializers.ValidationError({"auth": [f"Use one of: {', '.join(WALMART_SHAPES)}."]})
+    else:
+        shape = MiraklCredentials
+    serializer = shape(data=data)
+    if not serializer.is_valid():
+        raise serializers.ValidationError(serializer.errors)
+    return dict(serializer.validated_data)
+
+
+@extend_schema_field(PolymorphicProxySerializer(
+    component_name="AccountCredentials",
+    serializers=[WalmartSignatureCredentials, WalmartOAuthCredentials, MiraklCredentials],
+    resource_type_field_name=None,
+))
+class CredentialsField(serializers.JSONField):
+    """Write-only; the shape depends on the marketplace (and for Walmart on ``auth``)."""
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    credentials = CredentialsField(
+        write_only=True, required=False,
+        help_text="Write-only. Required on create; on update replaces the stored credentials as a whole.",
+    )
+    credentials_configured = serializers.SerializerMethodField()
+    options = serializers.DictField(required=False, help_text="Mirakl: shop_id, tax_mode. Walmart: auth (set "
+                                                              "from the credentials).")
+
+    class Meta:
+        model = MarketplaceAccount
+        fields = ["id", "name", "marketplace", "base_url", "enabled", "options", "last_synced_at",
+                  "last_error", "credentials_configured", "credentials"]
+        read_only_fields = ["last_synced_at", "last_error"]
+
+    def get_credentials_configured(self, account: MarketplaceAccount) -> bool:
+        return bool(account.credentials)
+
+    def validate_base_url(self, value: str) -> str:
+        try:
+            return validate_base_url(value)
+        except ConfigurationError as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def validate(self, attrs: dict) -> dict:
+        account: MarketplaceAccount | None = self.instance
+        marketplace = attrs.get("marketplace") or (account.marketplace if account else "")
+        if account and marketplace != account.marketplace:
+            raise serializers.ValidationError({"marketplace": ["An account's marketplace cannot change."]})
+        if "credentials" in attrs:
+            try:
+                attrs["credentials"] = credentials_validate(marketplace, attrs["credentials"])
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"credentials": exc.detail}) from None
+        elif account is None:
+            raise serializers.ValidationError({"credentials": ["This field is required."]})
+        if "options" in attrs or "credentials" in attrs:
+            attrs["options"] = self._options(marketplace, attrs)
+        return attrs
+
+    def _options(self, marketplace: str, attrs: dict) -> dict:
+        account: MarketplaceAccount | None = self.instance
+        options = dict(attrs.get("options", account.options if account else {}))
+        if marketplace == Marketplace.WALMART_CA:
+            credentials = attrs.get("credentials") or (account.credentials if account else {})
+            # The auth mode follows the credentials; it is never set on its own.
+            stored = account.options.get("auth") if account else None
+            options["auth"] = credentials.get("auth") or stored or "signature"
+            return options
+        errors = {}
+        shop_id = options.get("shop_id")
+        if shop_id is not None and (isinstance(shop_id, bool) or not isinstance(shop_id, str | int)):
+            errors["shop_id"] = ["Must be a string or an integer."]
+        if options.get("tax_mode") not in (None, "", *TaxMode.values):
+            errors["tax_mode"] = [f"Use one of: {', '.join(TaxMode.values)}."]
+        if errors:
+            raise serializers.ValidationError({"options": errors})
+        return options

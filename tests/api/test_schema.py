@@ -1,0 +1,39 @@
+"""The OpenAPI schema validates without warnings, and the docs pages load nothing from the internet."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+_ASSET = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+def test_schema_validates_without_warnings(tmp_path):
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    schema = yaml.safe_load(target.read_text())
+    cancel = schema["paths"]["/api/cancellations/"]["post"]
+    assert set(cancel["responses"]) >= {"202", "400", "409"}
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in cancel["parameters"])
+    account = schema["components"]["schemas"]["Account"]["properties"]
+    assert "credentials" not in account and "credentials_configured" in account
+
+
+def test_schema_is_served(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200 and b"/api/orders/{id}/cancel/" in response.content
+
+
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+def test_docs_use_only_local_assets(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assets = _ASSET.findall(html)
+    assert any("drf_spectacular_sidecar" in a for a in assets), assets
+    assert not re.search(r"https?://", html), re.findall(r"https?://\S+", html)
