@@ -165,20 +165,11 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
     accounts = MarketplaceAccount.objects.in_bulk({account_id for account_id, _ in facts.values()})
     choices = {pk: reason_choices(account) for pk, account in accounts.items()}
 
-    # Price every line, a left-out or mistyped one at its full quantity, so that all stay on the page. Amounts
-    # do not depend on the reason: a line nobody chose a reason for yet is priced with one its account accepts.
-    stand_ins = set()
-
-    def preview_reason(pk: int) -> str | None:
-        chosen = post.get(f"reason-{pk}") or reason
-        if chosen or pk not in facts or not choices[facts[pk][0]]:
-            return chosen or None
-        stand_ins.add(pk)
-        return choices[facts[pk][0]][0][0]
-
+    # Price every line, a left-out or mistyped one at its full quantity, so that all stay on the page; a line
+    # with no reason chosen yet is priced too (amounts do not depend on the reason).
     preview = cancellation_preview(
         lines=[LineRequest(line_id=pk, quantity=q if isinstance(q, int) and q > 0 else None,
-                           reason=preview_reason(pk)) for pk, q in typed.items()],
+                           reason=post.get(f"reason-{pk}") or None) for pk, q in typed.items()],
         reason=reason,
     )
     by_line: dict[int | None, list[str]] = {}
@@ -192,8 +183,6 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
         for pl in group.lines:
             line = pl.line
             shown.add(line.pk)
-            if line.pk in stand_ins:
-                pl.reason_code = ""  # priced with a stand-in: nothing is chosen yet, so nothing is "sent"
             row = LineRow(
                 preview=pl,
                 cancellable=max(line.quantity - line.cancelled_quantity - facts[line.pk][1], 0),

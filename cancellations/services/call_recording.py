@@ -23,7 +23,6 @@ class CallRecorder:
         self.cancellations = list(cancellations)
         self.claimed_call = claimed_call
         self.claimed_filled = False
-        self.calls: list[MarketplaceCall] = []
 
     def record(self, exchange: Exchange) -> None:
         fields = {
@@ -44,7 +43,6 @@ class CallRecorder:
             call = MarketplaceCall.objects.create(account=self.account, operation=exchange.operation, **fields)
             if self.cancellations:
                 call.cancellations.add(*self.cancellations)
-        self.calls.append(call)
 
     def finish_claimed(self, *, error: str = "") -> None:
         """Close the claimed call if no cancel exchange reached it (e.g. the token fetch failed)."""

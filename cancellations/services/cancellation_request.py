@@ -116,7 +116,10 @@ def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError
 
 
 def _build_preview(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> CancellationPreview:
-    """Validate and price every line with a fixed number of queries, whatever the number of lines."""
+    """Validate and price every line with a fixed number of queries, whatever the number of lines.
+
+    Without ``lock`` (a preview) a line with no reason yet is not an error: it is priced all the same.
+    """
     errors = _validate_input(lines, reason)
     qs = OrderLine.objects.select_related("order__account").filter(pk__in=[lr.line_id for lr in lines])
     if lock:
@@ -143,9 +146,12 @@ def _build_preview(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> 
         pl = PreviewLine(line=line, quantity=quantity)
         group.lines.append(pl)
         problem = _line_problem(line, account, cancellable, lr, quantity)
+        if problem is None and account.marketplace == Marketplace.MIRAKL:
+            # Amounts do not depend on the reason, so they are shown even before one is chosen.
+            pl.amounts = pricing.cancellation_amounts(_money(line), already, quantity)
         asked_reason = lr.reason or reason
         resolved = book.resolve(account, asked_reason) if asked_reason else None
-        if problem is None and resolved is None:
+        if problem is None and resolved is None and (asked_reason or lock):
             problem = ("reason", "A reason is required.") if not asked_reason else (
                 "reason",
                 f"{asked_reason!r} is not a valid cancellation reason on {account.name} "
@@ -155,9 +161,7 @@ def _build_preview(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> 
             pl.error = problem[1]
             errors.append(LineError(line.pk, problem[0], problem[1]))
             continue
-        pl.reason_code, pl.normalised_reason = resolved
-        if account.marketplace == Marketplace.MIRAKL:
-            pl.amounts = pricing.cancellation_amounts(_money(line), already, quantity)
+        pl.reason_code, pl.normalised_reason = resolved or ("", "")
     return CancellationPreview(groups=list(groups.values()), errors=errors)
 
 
@@ -174,7 +178,10 @@ def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: in
 
 
 def cancellation_preview(*, lines: Sequence[LineRequest], reason: str) -> CancellationPreview:
-    """What a request would do (amounts included), and what is not cancellable and why. Writes nothing."""
+    """What a request would do (amounts included), and what is not cancellable and why. Writes nothing.
+
+    A line without a reason yet is priced and not reported as an error (the request itself requires one).
+    """
     return _build_preview(lines, reason, lock=False)
 
 
