@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from ..jsonexact import json_dumps_exact
 from .base import (
     CancelResult,
     ConfigurationError,
@@ -39,24 +40,6 @@ PAGE_SIZE = 100
 CENT = Decimal("0.01")
 # The sandbox (and our parser) name a rejected line as: Order line '<order_line_id>': <reason>
 LINE_ERROR = re.compile(r"Order line '([^']+)':\s*(.*?)(?=;\s*Order line '|$)", re.DOTALL)
-
-
-# ------------------------------------------------------------------------------------ exact JSON
-
-
-def json_dumps_exact(value: Any) -> str:
-    """JSON text where ``Decimal`` values become numbers written with their own digits (never a float)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite amount: {value}")
-        return format(value, "f")
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {json_dumps_exact(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(json_dumps_exact(v) for v in value) + "]"
-    if isinstance(value, float):
-        raise TypeError("floats are not sent to Mirakl; use Decimal")
-    return json.dumps(value)
 
 
 def _amount(value: Decimal) -> Decimal:

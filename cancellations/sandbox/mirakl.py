@@ -1,7 +1,9 @@
 """Emulated Mirakl seller API: OR11 (list orders), OR30 (cancel order lines), RE01 (reasons).
 
 Mounted at ``/sandbox/mirakl/``; an account's base URL is ``{host}/sandbox/mirakl``. Orders live in
-``SandboxOrder.data`` in OR11's shape; amounts there are JSON numbers, read back as ``Decimal``.
+``SandboxOrder.data`` in OR11's shape; amounts there are 2-dp strings (rates strings too), read back as
+``Decimal`` (numbers left by older versions are read the same way). Answers carry them as exact JSON numbers,
+written from ``Decimal`` by ``json_dumps_exact``.
 
 Where Mirakl's behaviour is undocumented the sandbox picks the strict reading, so a client that works
 here does not lean on leniency: OR30 is all-or-nothing (every item is validated before any is applied),
@@ -21,11 +23,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from ..jsonexact import json_dumps_exact
 from . import state
 from .models import FaultKind, SandboxFault, SandboxOrder, SandboxSeller, secret_digest
 
@@ -40,6 +43,9 @@ OR11_MAX = 100
 TAX_MODES = ("TAX_EXCLUDED", "TAX_INCLUDED")
 # Order (and line) states in which a shop can no longer cancel.
 NOT_CANCELLABLE_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED", "CANCELED", "REFUSED", "REFUNDED"})
+# Keys whose values are money (2 dp) or tax rates, wherever they appear in an order, line or cancelation.
+AMOUNT_KEYS = frozenset({"price_unit", "price", "shipping_price", "total_price", "amount", "shipping_amount"})
+RATE_KEYS = frozenset({"rate"})
 
 # RE01 as this operator configures it (synthetic codes and labels).
 REASONS: list[dict[str, Any]] = [
@@ -66,19 +72,52 @@ class Refusal(Exception):
         self.message = message
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"message": message, "status": status}, status=status)
+def _answer(payload: Any, status: int = 200) -> HttpResponse:
+    """A JSON answer; stored amounts and rates become exact JSON numbers (see ``_wire``)."""
+    return HttpResponse(json_dumps_exact(_wire(payload)), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> HttpResponse:
+    return _answer({"message": message, "status": status}, status=status)
 
 
 def dec(value: Any) -> Decimal:
-    """A stored JSON number (int or float from JSONField) as the exact 2-dp Decimal it was written as."""
+    """A stored amount (a string, or a number left by an older version) as a 2-dp Decimal."""
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def num(value: Decimal) -> float:
-    """A 2-dp amount for JSON storage: JSONField only stores numbers, and the float of a 2-dp Decimal
-    prints back with the same digits."""
-    return float(value.quantize(CENT, rounding=ROUND_HALF_UP))
+def money_text(value: Any) -> str:
+    """A 2-dp amount as ``SandboxOrder.data`` stores it: ``"1299.99"``."""
+    return str(dec(value))
+
+
+def rate_text(value: Any) -> str:
+    """A tax rate (percent) as ``SandboxOrder.data`` stores it, with its own digits: ``"13"``, ``"9.975"``."""
+    return str(Decimal(str(value)))
+
+
+def _convert(value: Any, amount: Callable[[Any], Any], rate: Callable[[Any], Any]) -> Any:
+    """``value`` with every amount and rate (by key, at any depth) passed through ``amount`` / ``rate``."""
+    if isinstance(value, Mapping):
+        return {
+            k: amount(v) if k in AMOUNT_KEYS and v is not None
+            else rate(v) if k in RATE_KEYS and v is not None
+            else _convert(v, amount, rate)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_convert(v, amount, rate) for v in value]
+    return value
+
+
+def _stored(value: Any) -> Any:
+    """Amounts and rates as the strings ``SandboxOrder.data`` holds."""
+    return _convert(value, money_text, rate_text)
+
+
+def _wire(value: Any) -> Any:
+    """Amounts and rates as Decimals, which ``json_dumps_exact`` writes as exact JSON numbers."""
+    return _convert(value, dec, lambda v: Decimal(str(v)))
 
 
 def _iso(moment: datetime) -> str:
@@ -139,7 +178,7 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
     return value
 
 
-def orders_list(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
+def orders_list(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
     """OR11: ``order_ids``, ``start_update_date``, ``max``, ``offset``; answers ``orders`` and ``total_count``.
     ``order_tax_mode`` is accepted and ignored (orders are shown in their own mode)."""
     orders = SandboxOrder.objects.filter(seller=seller)
@@ -157,14 +196,14 @@ def orders_list(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
     offset = _int_param(request, "offset", 0, 0)
     total = orders.count()
     page = [order.data for order in orders.order_by("created_at", "id")[offset:offset + size]]
-    return JsonResponse({"orders": page, "total_count": total})
+    return _answer({"orders": page, "total_count": total})
 
 
 # ------------------------------------------------------------------------------------------ RE01
 
 
-def reasons_list(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
-    return JsonResponse({"reasons": REASONS})
+def reasons_list(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
+    return _answer({"reasons": REASONS})
 
 
 # ------------------------------------------------------------------------------------------ OR30
@@ -306,10 +345,10 @@ def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str) 
     cancelations = line.setdefault("cancelations", [])
     cancelation = {
         "id": f"{line['order_line_id']}-C{len(cancelations) + 1}",
-        "amount": num(item["amount"]),
-        "shipping_amount": num(item["shipping_amount"]),
-        "taxes": [{"amount": num(a), "code": c} for c, a in taxes.items()],
-        "shipping_taxes": [{"amount": num(a), "code": c} for c, a in shipping_taxes.items()],
+        "amount": money_text(item["amount"]),
+        "shipping_amount": money_text(item["shipping_amount"]),
+        "taxes": [{"amount": money_text(a), "code": c} for c, a in taxes.items()],
+        "shipping_taxes": [{"amount": money_text(a), "code": c} for c, a in shipping_taxes.items()],
         "quantity": item["quantity"],
         "reason_code": item["reason_code"],
         "created_date": created,
@@ -337,7 +376,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def orders_cancel(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
+def orders_cancel(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
     """OR30, all-or-nothing: every item is checked under lock, then all are applied in one transaction."""
     body = _body(request)
     items = [_item_parse(item, i) for i, item in enumerate(body["cancelations"])]
@@ -372,13 +411,13 @@ def orders_cancel(request: HttpRequest, seller: SandboxSeller) -> JsonResponse:
             order.updated_at = now
             order.save(update_fields=["data", "updated_at"])
     tax_mode = body.get("order_tax_mode") or targets[0][1].data.get("order_tax_mode")
-    return JsonResponse({"cancelations": answers, "order_tax_mode": tax_mode})
+    return _answer({"cancelations": answers, "order_tax_mode": tax_mode})
 
 
 # ------------------------------------------------------------------------------------------ faults
 
 
-def _fault_answer(fault: SandboxFault, request: HttpRequest, operation: str) -> JsonResponse | None:
+def _fault_answer(fault: SandboxFault, request: HttpRequest, operation: str) -> HttpResponse | None:
     """The answer an injected fault forces, or None when the request goes on (slow faults)."""
     params = fault.params or {}
     if fault.kind == FaultKind.RATE_LIMIT:
@@ -407,7 +446,7 @@ def _endpoint(operation: str | Callable[[HttpRequest], str], method: str, handle
     """A view: method check, auth, fault injection, the handler, the request log, then any delay."""
 
     @csrf_exempt
-    def view(request: HttpRequest) -> JsonResponse:
+    def view(request: HttpRequest) -> HttpResponse:
         op = operation(request) if callable(operation) else operation
         seller: SandboxSeller | None = None
         delay = 0.0
@@ -461,7 +500,7 @@ def _tax_entries(taxes: Iterable[Mapping[str, Any]], base: Decimal) -> list[dict
         rate = Decimal(str(tax.get("rate", "0")))
         amount = dec(tax["amount"]) if "amount" in tax else (base * rate / 100).quantize(CENT, ROUND_HALF_UP)
         entries.append({
-            "code": tax["code"], "amount": num(amount), "rate": float(rate),
+            "code": tax["code"], "amount": money_text(amount), "rate": rate_text(rate),
             "tax_calculation_rule": tax.get("tax_calculation_rule", "PROPORTIONAL_TO_AMOUNT"),
         })
     return entries
@@ -480,14 +519,16 @@ def _line_data(order_id: str, index: int, spec: Mapping[str, Any], state: str, c
         "product_sku": spec.get("product_sku", f"P-{sku}"),
         "product_title": spec.get("title", f"Sandbox product {index}"),
         "quantity": quantity,
-        "price_unit": num(unit),
-        "price": num(price),
-        "shipping_price": num(shipping),
-        "total_price": num(price + shipping),
+        "price_unit": money_text(unit),
+        "price": money_text(price),
+        "shipping_price": money_text(shipping),
+        "total_price": money_text(price + shipping),
         "taxes": _tax_entries(spec.get("taxes", ()), price),
         "shipping_taxes": _tax_entries(spec.get("shipping_taxes", ()), shipping),
         "order_line_state": spec.get("state", state),
-        "cancelations": [{**c, "created_date": c.get("created_date") or created} for c in spec.get("cancelations", ())],
+        "cancelations": [
+            _stored({**c, "created_date": c.get("created_date") or created}) for c in spec.get("cancelations", ())
+        ],
         "refunds": [],
         "can_refund": False,
         "created_date": created,
@@ -515,9 +556,9 @@ def order_add(
         "customer_debited_date": None,
         "currency_iso_code": currency,
         "order_tax_mode": tax_mode,
-        "price": num(price),
-        "shipping_price": num(shipping),
-        "total_price": num(price + shipping),
+        "price": money_text(price),
+        "shipping_price": money_text(shipping),
+        "total_price": money_text(price + shipping),
         "created_date": created,
         "last_updated_date": created,
         "order_lines": order_lines,
@@ -555,8 +596,8 @@ SEED_ORDERS: list[dict[str, Any]] = [
     {"order_id": "BBY-1005-A", "state": "CANCELED", "lines": [
         {"sku": "KB-MECH", "title": "Mechanical keyboard", "quantity": 1, "price_unit": "89.00",
          "taxes": [GST], "state": "CANCELED", "cancelations": [{
-             "id": "BBY-1005-A-1-C1", "amount": 89.0, "shipping_amount": 0.0,
-             "taxes": [{"amount": 4.45, "code": "GST"}], "shipping_taxes": [], "quantity": 1,
+             "id": "BBY-1005-A-1-C1", "amount": "89.00", "shipping_amount": "0.00",
+             "taxes": [{"amount": "4.45", "code": "GST"}], "shipping_taxes": [], "quantity": 1,
              "reason_code": "22", "created_date": None,
          }]},
     ]},

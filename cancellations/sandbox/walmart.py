@@ -12,7 +12,9 @@ Walmart's error shapes: gateway errors (401, 429) as ``{"error": [...]}`` JSON, 
 ``<ns2:errors>`` XML (legacy) or ``{"errors": {"error": [...]}}`` JSON (Global). Faults queued in
 ``SandboxFault`` are applied per operation (``token``, ``list_orders``, ``get_order``, ``cancel``).
 
-``SandboxOrder.data`` is this module's own shape (snake_case), rendered to Walmart's on the way out.
+``SandboxOrder.data`` is this module's own shape (snake_case), rendered to Walmart's on the way out. Amounts
+there are 2-dp strings (numbers left by older versions are read the same way, through ``Decimal(str(v))``);
+Global JSON answers carry them as exact JSON numbers, written from ``Decimal`` by ``json_dumps_exact``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
+from ..jsonexact import json_dumps_exact
 from ..marketplaces import walmart_xml as wx
 from ..marketplaces.walmart_ca import WALMART_CA_REASONS
 from ..marketplaces.walmart_signing import verify
@@ -349,9 +352,8 @@ def _encoded(value: Any, *, as_json: bool) -> Any:
             return int(value.timestamp() * 1000)
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     if isinstance(value, Decimal):
-        # Walmart's JSON carries amounts as numbers. They are whole cents here, so the shortest float repr
-        # is the exact decimal text; clients must read them as text (ours does), never as binary floats.
-        return float(value) if as_json else str(value)
+        # Walmart's JSON carries amounts as numbers: the Decimal stays, and json_dumps_exact writes its digits.
+        return value if as_json else str(value)
     return value
 
 
@@ -360,7 +362,7 @@ def _order_response(call: Call, order: SandboxOrder) -> HttpResponse:
     if call.mode == LEGACY:
         body = wx.xml_render("order", _encoded(wire, as_json=False), prefix="ns3", namespaces=NAMESPACES)
         return HttpResponse(body, content_type=XML_TYPE)
-    return HttpResponse(json.dumps({"order": _encoded(wire, as_json=True)}), content_type=JSON_TYPE)
+    return HttpResponse(json_dumps_exact({"order": _encoded(wire, as_json=True)}), content_type=JSON_TYPE)
 
 
 def _list_response(call: Call, orders: Sequence[SandboxOrder], meta: Mapping[str, Any]) -> HttpResponse:
@@ -368,7 +370,7 @@ def _list_response(call: Call, orders: Sequence[SandboxOrder], meta: Mapping[str
     if call.mode == LEGACY:
         body = wx.xml_render("list", _encoded(content, as_json=False), namespaces=NAMESPACES)
         return HttpResponse(body, content_type=XML_TYPE)
-    return HttpResponse(json.dumps({"list": _encoded(content, as_json=True)}), content_type=JSON_TYPE)
+    return HttpResponse(json_dumps_exact({"list": _encoded(content, as_json=True)}), content_type=JSON_TYPE)
 
 
 # ------------------------------------------------------------------------------------------ views

@@ -16,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from cancellations import pricing
+from cancellations.jsonexact import json_dumps_exact
 from cancellations.marketplaces import mirakl as mirakl_backend
 from cancellations.marketplaces.base import (
     AccountConfig,
@@ -408,3 +409,68 @@ def test_or11_max_offset_and_order_ids(client, seller):
     picked = get("order_ids=BBY-1003-A,BBY-1001-A")
     assert sorted(o["order_id"] for o in picked["orders"]) == ["BBY-1001-A", "BBY-1003-A"]
     assert SandboxRequest.objects.filter(operation="get_order").count() == 1
+
+
+# ------------------------------------------------------------------------------------------ exact amounts
+
+
+def or30_exact(client, cancelations: list[dict]):
+    """OR30 with a body whose amounts are Decimals written digit for digit."""
+    return put_or30(client, json_dumps_exact({"cancelations": cancelations}))
+
+
+def test_amounts_are_stored_as_text_and_answered_as_exact_json_numbers(client, seller):
+    sandbox.order_add(seller, order_id="CENTS-1-A", lines=[
+        {"quantity": 3, "price_unit": "0.10", "shipping_price": "0.20", "taxes": [sandbox.GST]},
+    ])
+    stored = line_data("CENTS-1-A", "CENTS-1-A-1")
+    assert (stored["price_unit"], stored["price"], stored["shipping_price"], stored["total_price"]) == (
+        "0.10", "0.30", "0.20", "0.50",
+    )
+    assert (stored["taxes"][0]["amount"], stored["taxes"][0]["rate"]) == ("0.02", "5")
+
+    listed = client.get(f"{OR11}?shop_id={SHOP_ID}&order_ids=CENTS-1-A,BBY-1001-A",
+                        headers={"Authorization": API_KEY})
+    text = listed.content.decode()
+    assert listed["Content-Type"] == "application/json"
+    for exact in ('"price": 1299.99', '"price_unit": 0.10', '"price": 0.30', '"total_price": 0.50',
+                  '"amount": 0.02', '"rate": 5'):
+        assert exact in text
+    assert "0000000" not in text and "9999999" not in text  # no binary-float artefacts
+    assert {o["order_id"]: o["price"] for o in json.loads(text, parse_float=D)["orders"]} == {
+        "BBY-1001-A": D("1299.99"), "CENTS-1-A": D("0.30"),
+    }
+
+    first = or30_exact(client, [{"order_line_id": "CENTS-1-A-1", "quantity": 1, "reason_code": "21",
+                                 "amount": D("0.10"), "shipping_amount": D("0.00")}])
+    second = or30_exact(client, [{"order_line_id": "CENTS-1-A-1", "quantity": 2, "reason_code": "21",
+                                  "amount": D("0.20"), "shipping_amount": D("0.20")}])
+    assert (first.status_code, second.status_code) == (200, 200)
+    tax = '"taxes": [{"amount": 0.01, "code": "GST"}]'
+    assert f'"amount": 0.10, "shipping_amount": 0.00, {tax}' in first.content.decode()
+    assert f'"amount": 0.20, "shipping_amount": 0.20, {tax}' in second.content.decode()
+    done = line_data("CENTS-1-A", "CENTS-1-A-1")
+    assert [(c["amount"], c["shipping_amount"], c["taxes"]) for c in done["cancelations"]] == [
+        ("0.10", "0.00", [{"amount": "0.01", "code": "GST"}]),
+        ("0.20", "0.20", [{"amount": "0.01", "code": "GST"}]),
+    ]
+    assert done["order_line_state"] == "CANCELED"
+
+
+def test_numbers_stored_by_older_versions_are_still_read_exactly(client, seller):
+    order = SandboxOrder.objects.get(external_id="BBY-1001-A")
+    line = order.data["order_lines"][0]
+    # What earlier versions wrote: JSON numbers (floats) for amounts and rates.
+    line.update(price_unit=1299.99, price=1299.99, shipping_price=25.0, total_price=1324.99)
+    line["taxes"] = [{**t, "amount": float(t["amount"]), "rate": float(t["rate"])} for t in line["taxes"]]
+    order.save(update_fields=["data"])
+
+    text = client.get(f"{OR11}?shop_id={SHOP_ID}&order_ids=BBY-1001-A", headers={"Authorization": API_KEY}).content
+    assert b'"price": 1299.99' in text and b'"shipping_price": 25.00' in text and b'"rate": 5.0' in text
+
+    response = or30_exact(client, [{"order_line_id": "BBY-1001-A-1", "quantity": 1, "reason_code": "21",
+                                    "amount": D("1299.99"), "shipping_amount": D("25.00")}])
+    assert response.status_code == 200, response.content
+    (cancelation,) = line_data("BBY-1001-A", "BBY-1001-A-1")["cancelations"]
+    assert (cancelation["amount"], cancelation["shipping_amount"]) == ("1299.99", "25.00")
+    assert {t["code"]: t["amount"] for t in cancelation["taxes"]} == {"GST": "65.00"}  # PST is rule NONE

@@ -329,3 +329,43 @@ def test_legacy_cancel_validation(live_server, body, drop, content_type, status,
     assert walmart.backend().get_order("5801000000011").lines[0].cancelled_quantity == 0
     valid = _signed_post(walmart, url, CANCEL_XML.format(ns=NS, reason="CANCEL_BY_SELLER", unit="EACH").encode())
     assert valid.status_code == 200 and "<ns3:status>Cancelled</ns3:status>" in valid.text
+
+
+# ------------------------------------------------------------------------------------------ exact amounts
+
+
+def test_global_json_amounts_are_exact_numbers_and_stored_as_text(live_server):
+    walmart = _walmart("oauth", live_server)
+    order_add(walmart.seller, purchase_order_id="CENTS-1", lines=[
+        {"sku": "CENT", "quantity": 3, "unit_price": "0.10", "shipping_price": "0.20"},
+    ])
+    stored = SandboxOrder.objects.get(seller=walmart.seller, external_id="CENTS-1").data["lines"][0]
+    assert (stored["unit_price"], stored["shipping_price"], stored["taxes"], stored["shipping_taxes"]) == (
+        "0.10", "0.20", [{"name": "HST", "amount": "0.04"}], [{"name": "HST", "amount": "0.03"}],
+    )
+
+    order = walmart.backend().get_order("CENTS-1")
+    body = walmart.exchanges[-1].response_body
+    for exact in ('"amount": 0.10', '"amount": 0.20', '"amount": 0.04', '"amount": 0.03'):
+        assert exact in body
+    assert "0000000" not in body and "9999999" not in body  # no binary-float artefacts
+    (line,) = order.lines
+    assert (line.unit_price, line.shipping_price, line.taxes[0].amount) == (
+        Decimal("0.10"), Decimal("0.20"), Decimal("0.04"),
+    )
+
+
+def test_global_json_reads_amounts_older_versions_stored_as_numbers(live_server):
+    walmart = _walmart("oauth", live_server)
+    order = SandboxOrder.objects.get(seller=walmart.seller, external_id="5801000000011")
+    line = order.data["lines"][0]
+    line.update(unit_price=49.99, shipping_price=7.99)  # what an earlier version might have left
+    line["taxes"] = [{**t, "amount": float(t["amount"])} for t in line["taxes"]]
+    order.save(update_fields=["data"])
+
+    (read,) = walmart.backend().get_order("5801000000011").lines
+    body = walmart.exchanges[-1].response_body
+    assert '"amount": 49.99' in body and '"amount": 7.99' in body and '"amount": 6.50' in body
+    assert (read.unit_price, read.shipping_price, read.taxes[0].amount) == (
+        Decimal("49.99"), Decimal("7.99"), Decimal("6.50"),
+    )
