@@ -45,7 +45,9 @@ def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
     """Lock the call, move it and its pending cancellations to ``sending``. None if someone else has it."""
     with transaction.atomic():
         call = (
-            MarketplaceCall.objects.select_for_update(**_skip_locked())
+            # of=("self",): lock the call row only. Locking the joined account row as well would make a
+            # second dispatcher skip every other call of that account while this claim is open.
+            MarketplaceCall.objects.select_for_update(of=("self",), **_skip_locked())
             .select_related("account")
             .filter(pk=call_id, state=CallState.QUEUED)
             .first()

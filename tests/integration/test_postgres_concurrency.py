@@ -23,7 +23,7 @@ class SlowFakeBackend(FakeBackend):
     lock = threading.Lock()
 
     def cancel_lines(self, lines):
-        time.sleep(0.2)
+        time.sleep(0.05)
         with SlowFakeBackend.lock:
             return super().cancel_lines(lines)
 
@@ -74,13 +74,13 @@ def test_two_dispatchers_on_one_call_send_it_once(postgres_only, slow_backend, m
 
 
 def test_two_sweepers_send_every_call_once(postgres_only, slow_backend, mirakl_account, settings):  # noqa: F811
-    slow_backend.max_lines_per_cancel = 1  # six calls to share out between the sweepers
+    slow_backend.max_lines_per_cancel = 1  # twenty calls to share out between the sweepers
     try:
-        _queued_work(mirakl_account, orders=3, lines=2)
-        assert MarketplaceCall.objects.filter(state=CallState.QUEUED).count() == 6
+        _queued_work(mirakl_account, orders=5, lines=4)
+        assert MarketplaceCall.objects.filter(state=CallState.QUEUED).count() == 20
         _race(cancellations_sweep)
     finally:
         slow_backend.max_lines_per_cancel = 100
     sent_refs = sorted(line.ref for batch in slow_backend.sent for line in batch)
     assert sent_refs == sorted(Cancellation.objects.values_list("pk", flat=True))
-    assert Cancellation.objects.filter(status="confirmed").count() == 6
+    assert Cancellation.objects.filter(status="confirmed").count() == 20
