@@ -274,6 +274,16 @@ class MarketplaceBackend:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "marketplace-backoffice/0.1"
 
+    def close(self) -> None:
+        """Release pooled connections (keep-alive sockets) once the work is done."""
+        self.session.close()
+
+    def __enter__(self) -> MarketplaceBackend:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     # --- the interface -------------------------------------------------------------------------------
 
     @classmethod

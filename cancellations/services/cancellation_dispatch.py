@@ -81,8 +81,8 @@ def call_dispatch(*, call_id: int) -> str:
     account = call.account
     recorder = CallRecorder(account=account, cancellations=members, claimed_call=call)
     try:
-        backend = get_backend(account, on_exchange=recorder.record)
-        result = backend.cancel_lines([line_cancel_from(c) for c in members])
+        with get_backend(account, on_exchange=recorder.record) as backend:
+            result = backend.cancel_lines([line_cancel_from(c) for c in members])
     except MarketplaceError as exc:
         recorder.finish_claimed(error=str(exc))
         _record_failure(call, members, exc)

@@ -58,7 +58,8 @@ def _verify_order(members: list[Cancellation]) -> str:
     account = order.account
     recorder = CallRecorder(account=account, cancellations=members)
     try:
-        remote = get_backend(account, on_exchange=recorder.record).get_order(order.external_id)
+        with get_backend(account, on_exchange=recorder.record) as backend:
+            remote = backend.get_order(order.external_id)
     except MarketplaceError as exc:
         _verify_failed(account, members, exc)
         return "unverified"

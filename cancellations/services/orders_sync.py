@@ -137,18 +137,18 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
     """Bring the account's orders and reasons up to date from the marketplace."""
     started = timezone.now()
     report = SyncReport(account=account.name)
-    backend = get_backend(account, on_exchange=CallRecorder(account=account).record)
-    if since is None:
-        incremental = account.last_synced_at and backend.lists_by_update_time
-        since = account.last_synced_at - OVERLAP if incremental else started - DEFAULT_LOOKBACK
-    try:
-        report.reasons = reasons_refresh(account=account, reasons=backend.list_reasons())
-        for page in backend.iter_order_pages(since):
-            report.pages += 1
-            orders_page_upsert(account=account, page=page, report=report)
-    except AccountError as exc:
-        MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=f"{exc.code}: {exc.message[:500]}")
-        raise
+    with get_backend(account, on_exchange=CallRecorder(account=account).record) as backend:
+        if since is None:
+            incremental = account.last_synced_at and backend.lists_by_update_time
+            since = account.last_synced_at - OVERLAP if incremental else started - DEFAULT_LOOKBACK
+        try:
+            report.reasons = reasons_refresh(account=account, reasons=backend.list_reasons())
+            for page in backend.iter_order_pages(since):
+                report.pages += 1
+                orders_page_upsert(account=account, page=page, report=report)
+        except AccountError as exc:
+            MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=f"{exc.code}: {exc.message[:500]}")
+            raise
     MarketplaceAccount.objects.filter(pk=account.pk).update(last_synced_at=started, last_error="")
     account.last_synced_at = started
     return report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -38,13 +38,16 @@ class Walmart:
     credentials: dict
     base_url: str
     exchanges: list
+    backends: list = field(default_factory=list)
 
     def backend(self, **credentials) -> WalmartCABackend:
         account = AccountConfig(
             name=f"walmart-{self.mode}", marketplace="walmart_ca", base_url=self.base_url,
             credentials={**self.credentials, **credentials}, options={"auth": self.mode},
         )
-        return WalmartCABackend(account, on_exchange=self.exchanges.append)
+        backend = WalmartCABackend(account, on_exchange=self.exchanges.append)
+        self.backends.append(backend)  # closed after the test, so no keep-alive socket holds a server thread
+        return backend
 
     def requests_for(self, operation: str) -> int:
         return SandboxRequest.objects.filter(marketplace="walmart_ca", operation=operation).count()
@@ -79,7 +82,10 @@ def _fresh_token_cache():
 
 @pytest.fixture(params=["signature", "oauth"])
 def walmart(request, live_server):
-    return _walmart(request.param, live_server)
+    seller = _walmart(request.param, live_server)
+    yield seller
+    for backend in seller.backends:
+        backend.close()
 
 
 def _cancel(order_id: str, line_id: str, quantity: int, *, previously: int = 0, ref: int | None = None) -> LineCancel:
