@@ -31,7 +31,11 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application  # noqa: E402
+from django.core.servers.basehttp import (  # noqa: E402
+    ThreadedWSGIServer,
+    WSGIRequestHandler,
+    get_internal_wsgi_application,
+)
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -52,7 +56,7 @@ class Quiet(WSGIRequestHandler):
 
 
 def serve() -> str:
-    server = WSGIServer(("127.0.0.1", 0), Quiet)
+    server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
     server.daemon_threads = True
     server.set_app(get_internal_wsgi_application())
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler, get_internal_wsgi_application
 from django.db import connection
 from django.utils import timezone
 
@@ -110,10 +110,11 @@ class Command(BaseCommand):
             accounts.append(account)
         return accounts
 
-    def _serve(self, host: str, port: int) -> WSGIServer:
+    def _serve(self, host: str, port: int) -> ThreadedWSGIServer:
+        # Threaded: in the embedded default a request's on-commit dispatch calls the sandbox on this server.
         handler = StaticFilesHandler(get_internal_wsgi_application())
         try:
-            server = WSGIServer((host, port), _QuietHandler, ipv6=":" in host)
+            server = ThreadedWSGIServer((host, port), _QuietHandler, ipv6=":" in host)
         except OSError as exc:
             raise CommandError(f"Cannot listen on {host}:{port} ({exc}). Try --port 8001.") from exc
         server.daemon_threads = True
