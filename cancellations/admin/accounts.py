@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -11,24 +10,23 @@ from django.db.models import Count
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
+from rest_framework import serializers
 
-from ..models import MarketplaceAccount, MarketplaceReason
+from ..credentials import credentials_validate
+from ..marketplaces.base import ConfigurationError, validate_base_url
+from ..models import Marketplace, MarketplaceAccount, MarketplaceReason
 from ..services import orders_sync_request
 
 # Credential keys each marketplace uses (Walmart: signature auth or OAuth client credentials).
 CREDENTIAL_FIELDS: dict[str, tuple[str, str]] = {  # key: (label, marketplace)
     "api_key": ("Mirakl API key", "mirakl"),
     "consumer_id": ("Walmart consumer ID (signature auth)", "walmart_ca"),
+    "channel_type": ("Walmart consumer channel type (signature auth)", "walmart_ca"),
     "private_key": ("Walmart private key, base64 (signature auth)", "walmart_ca"),
     "client_id": ("Walmart client ID (OAuth)", "walmart_ca"),
     "client_secret": ("Walmart client secret (OAuth)", "walmart_ca"),
 }
-REQUIRED_CREDENTIALS = {
-    ("mirakl", "api_key"): ("api_key",),
-    ("walmart_ca", "signature"): ("consumer_id", "private_key"),
-    ("walmart_ca", "oauth"): ("client_id", "client_secret"),
-}
-SECRET_POST_FIELDS = (*(f"credential_{key}" for key in CREDENTIAL_FIELDS), "credentials_other")
+SECRET_POST_FIELDS = tuple(f"credential_{key}" for key in CREDENTIAL_FIELDS)
 _KEEP = "Leave blank to keep the current value. Stored encrypted; never shown again."
 
 
@@ -38,13 +36,6 @@ def credentials_summary(credentials: dict[str, Any] | None) -> str:
         return "not configured"
     keys = sorted(credentials)
     return f"configured ({len(keys)} field{'s' if len(keys) != 1 else ''}: {', '.join(keys)})"
-
-
-class WriteOnlyTextarea(forms.Textarea):
-    """A textarea that never renders a value back, not even after a validation error."""
-
-    def format_value(self, value: Any) -> None:
-        return None
 
 
 def _secret_input(key: str) -> forms.CharField:
@@ -59,55 +50,57 @@ class MarketplaceAccountForm(forms.ModelForm):
 
     credential_api_key = _secret_input("api_key")
     credential_consumer_id = _secret_input("consumer_id")
+    credential_channel_type = _secret_input("channel_type")
     credential_private_key = _secret_input("private_key")
     credential_client_id = _secret_input("client_id")
     credential_client_secret = _secret_input("client_secret")
 
-    credentials_other = forms.CharField(
-        label="Other credential keys (JSON)", required=False,
-        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
-        help_text='A JSON object of extra keys to set, e.g. {"channel_type": "..."}. ' + _KEEP,
-    )
     clear_credentials = forms.BooleanField(
         label="Remove all stored credentials first", required=False,
         help_text="Then only the values entered in this form are kept.",
     )
 
+    base_url = forms.URLField(assume_scheme="https", max_length=200,
+                              help_text=MarketplaceAccount._meta.get_field("base_url").help_text)
+
     class Meta:
         model = MarketplaceAccount
         fields = ["name", "marketplace", "base_url", "enabled", "options"]
 
-    def clean_credentials_other(self) -> dict[str, str]:
-        raw = self.cleaned_data.get("credentials_other", "").strip()
-        if not raw:
-            return {}
+    def clean_base_url(self) -> str:
         try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            # The message names the JSON problem only, never the text that was typed.
-            raise forms.ValidationError("Not valid JSON.") from exc
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise forms.ValidationError("Enter a JSON object of key: value pairs.")
-        return {k: v for k, v in value.items() if v not in (None, "")}
+            return validate_base_url(self.cleaned_data["base_url"])
+        except ConfigurationError as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         stored = {} if cleaned.get("clear_credentials") else dict(self.instance.credentials or {})
-        stored.update(cleaned.get("credentials_other") or {})
         for key in CREDENTIAL_FIELDS:
             value = cleaned.get(f"credential_{key}")
             if value:
                 stored[key] = value
         marketplace = cleaned.get("marketplace")
+        if marketplace == Marketplace.WALMART_CA:
+            stored["auth"] = (cleaned.get("options") or {}).get("auth", "signature")
         if marketplace:
-            options = cleaned.get("options") or {}
-            auth = options.get("auth", "signature") if marketplace == "walmart_ca" else marketplace
-            required = REQUIRED_CREDENTIALS.get((marketplace, auth), ())
-            missing = [key for key in required if not stored.get(key)]
-            if missing:
-                raise forms.ValidationError(f"Missing credential(s): {', '.join(missing)}.")
+            try:
+                stored = credentials_validate(marketplace, stored)
+            except serializers.ValidationError as exc:
+                self._credential_errors(exc.detail)
         self.merged_credentials = stored
         return cleaned
+
+    def _credential_errors(self, detail) -> None:
+        """Put the shared validator's messages on the matching inputs (never echoing a value)."""
+        items = detail.items() if isinstance(detail, dict) else [(None, detail)]
+        for key, messages in items:
+            field = f"credential_{key}" if f"credential_{key}" in self.fields else None
+            for message in messages if isinstance(messages, list) else [messages]:
+                text = f"{key}: {message}" if key and field is None else str(message)
+                if key == "auth":
+                    text = f"options.auth: {message}"
+                self.add_error(field, text)
 
     def save(self, commit: bool = True) -> MarketplaceAccount:
         self.instance.credentials = self.merged_credentials
@@ -129,7 +122,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": ["name", "marketplace", "base_url", "enabled", "options"]}),
             ("Credentials (write-only)", {
-                "fields": ["credentials_status", *secret_fields, "credentials_other", "clear_credentials"],
+                "fields": ["credentials_status", *secret_fields, "clear_credentials"],
                 "description": "Stored values are never displayed. Fill in only what you want to change.",
             }),
             ("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}),
