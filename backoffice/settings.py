@@ -153,7 +153,7 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 EMBEDDED_MODE = not CELERY_BROKER_URL
 if EMBEDDED_MODE:
     # Tasks run eagerly; Celery still prepares a producer, which needs some transport: kombu's in-memory one.
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
