@@ -6,10 +6,12 @@ queries whatever its number of lines, and only one page is held in memory at a t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,6 +45,11 @@ class SyncReport:
         return dict(self.__dict__)
 
 
+def _as_stored(payload) -> dict:
+    """The payload as the JSON column gives it back (Decimals and dates as text), so equal means unchanged."""
+    return json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
+
+
 def _taxes(items: tuple[LineTax, ...]) -> list[dict]:
     return [{"code": t.code, "amount": str(t.amount), "rate": str(t.rate) if t.rate is not None else "",
              "rule": t.rule} for t in items]
@@ -72,13 +79,13 @@ def _line_values(ml: MarketplaceOrderLine) -> dict:
              "shipping_taxes": [{"code": t.code, "amount": str(t.amount)} for t in e.shipping_taxes]}
             for e in ml.cancellations
         ],
-        "raw": dict(ml.raw),
+        "raw": _as_stored(ml.raw),
     }
 
 
 def _order_values(mo: MarketplaceOrder) -> dict:
     return {"customer_order_id": mo.customer_order_id, "status": mo.status, "currency": mo.currency or "CAD",
-            "ordered_at": mo.ordered_at, "tax_mode": mo.tax_mode or "TAX_EXCLUDED", "raw": dict(mo.raw)}
+            "ordered_at": mo.ordered_at, "tax_mode": mo.tax_mode or "TAX_EXCLUDED", "raw": _as_stored(mo.raw)}
 
 
 def _changed(obj, values: dict) -> bool:
