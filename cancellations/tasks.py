@@ -33,5 +33,9 @@ def orders_sync_task(account_id: int, since_iso: str | None = None) -> dict:
 
 
 @shared_task(ignore_result=True)
-def orders_sync_all_task() -> list[dict]:
-    return [orders_sync_task(a.pk) for a in MarketplaceAccount.objects.filter(enabled=True)]
+def orders_sync_all_task() -> int:
+    """One task per account, so one marketplace failing does not hold up the others."""
+    ids = list(MarketplaceAccount.objects.filter(enabled=True).values_list("pk", flat=True))
+    for account_id in ids:
+        orders_sync_task.delay(account_id)
+    return len(ids)
