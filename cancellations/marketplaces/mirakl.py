@@ -151,8 +151,9 @@ class MiraklBackend(MarketplaceBackend):
 
     @classmethod
     def batch_key(cls, line: LineCancel) -> str:
-        # OR30 has no order id in its body: lines of any orders of the account share one call.
-        return ""
+        # OR30 has no order id in its body: lines of any orders of the account share one call, as long as
+        # they share the call's order_tax_mode.
+        return line.tax_mode
 
     # --- plumbing ------------------------------------------------------------------------------------
 

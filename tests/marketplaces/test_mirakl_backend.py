@@ -150,8 +150,9 @@ def test_no_lines_means_no_call():
     assert backend().cancel_lines([]).lines == ()
 
 
-def test_batch_key_puts_every_order_of_the_account_together():
-    assert MiraklBackend.batch_key(line(line_id="X-A-1")) == MiraklBackend.batch_key(line(line_id="Y-A-1")) == ""
+def test_batch_key_puts_every_order_of_the_account_together_per_tax_mode():
+    assert MiraklBackend.batch_key(line(line_id="X-A-1")) == MiraklBackend.batch_key(line(line_id="Y-A-1"))
+    assert MiraklBackend.batch_key(line(tax_mode="TAX_INCLUDED")) != MiraklBackend.batch_key(line())
 
 
 def test_json_dumps_exact_never_goes_through_float():

@@ -283,3 +283,16 @@ def test_shipped_line_is_refused(fake, mirakl_account):
     with pytest.raises(CancellationRequestError) as err:
         _request([line], quantity=1)
     assert "SHIPPED" in err.value.errors[0].message and Cancellation.objects.count() == 0
+
+
+def test_mirakl_batches_split_by_tax_mode(settings, mirakl_account, django_capture_on_commit_callbacks):
+    """Mirakl's own backend decides the batches: one OR30 call per account and tax mode."""
+    from unittest import mock
+
+    settings.MARKETPLACE_BACKENDS = {"mirakl": "cancellations.marketplaces.mirakl.MiraklBackend"}
+    excluded = order_create(account=mirakl_account, external_id="EX", lines=2, tax_mode="TAX_EXCLUDED")
+    included = order_create(account=mirakl_account, external_id="IN", lines=1, tax_mode="TAX_INCLUDED")
+    with mock.patch("cancellations.services.call_planning.calls_enqueue"):
+        _request(_lines(excluded) + _lines(included), quantity=1)
+    calls = MarketplaceCall.objects.filter(operation="cancel").order_by("batch_key")
+    assert [(c.batch_key, c.cancellations.count()) for c in calls] == [("TAX_EXCLUDED", 2), ("TAX_INCLUDED", 1)]
