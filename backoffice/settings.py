@@ -186,6 +186,8 @@ MARKETPLACE_HTTP_TIMEOUT = (
 CANCELLATION_MAX_ATTEMPTS = env.int("CANCELLATION_MAX_ATTEMPTS", default=5)
 CANCELLATION_RETRY_BASE_SECONDS = env.float("CANCELLATION_RETRY_BASE_SECONDS", default=30.0)
 CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", default=3600.0)
+# After a timeout or 5xx, wait this long before reading the order back (the marketplace may still be working).
+CANCELLATION_VERIFY_DELAY_SECONDS = env.float("CANCELLATION_VERIFY_DELAY_SECONDS", default=15.0)
 # A call claimed longer ago than this without an answer is treated as an unknown outcome and verified.
 CANCELLATION_STALE_SENDING_SECONDS = env.int("CANCELLATION_STALE_SENDING_SECONDS", default=300)
 # Seller cancellation-rate thresholds per marketplace (Walmart CA asks for under 3%).

@@ -118,7 +118,7 @@ def bench_request_queries(base: str) -> None:
     for size in (2, 20, 200):
         lines = all_lines[offset:offset + size]
         offset += size
-        with mock.patch("cancellations.services.call_planning.calls_enqueue"), \
+        with mock.patch("cancellations.services.enqueue.calls_enqueue"), \
                 CaptureQueriesContext(connection) as ctx:
             started = time.perf_counter()
             cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=1) for line in lines],

@@ -64,3 +64,9 @@ def _walmart_token_cache_clear():
     token_cache_clear()
     yield
     token_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _verify_without_grace(settings):
+    """Read back at once after an unknown outcome; tests of the grace period set their own delay."""
+    settings.CANCELLATION_VERIFY_DELAY_SECONDS = 0

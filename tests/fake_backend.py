@@ -52,7 +52,8 @@ class FakeBackend(MarketplaceBackend):
             LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED,
                        marketplace_reference=f"C-{next(_ids)}") for line in lines))
 
-    def _apply(self, lines: Sequence[LineCancel]) -> None:
+    @classmethod
+    def _apply(cls, lines: Sequence[LineCancel]) -> None:
         for line in lines:
             done = FakeBackend.remote_cancelled
             done[line.line_id] = done.get(line.line_id, 0) + line.quantity

@@ -88,6 +88,7 @@ class Exchange:
 class LineOutcome:
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
+    UNKNOWN = "unknown"  # a success answer that does not say what happened to this line
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,9 @@ class MarketplaceBackend:
     #: True when ``iter_order_pages(since)`` filters on last update (Mirakl); False when it filters on
     #: creation date (Walmart CA), so a sync must look back a fixed window to see changes to older orders.
     lists_by_update_time: ClassVar[bool] = True
+    #: True when order lines list each cancellation with an id (Mirakl ``cancelations[]``), so a read-back
+    #: can find ours; False when only a cancelled quantity is known (Walmart).
+    reports_cancellation_ids: ClassVar[bool] = False
 
     def __init__(self, account: AccountConfig, *, on_exchange: ExchangeCallback | None = None,
                  timeout: tuple[float, float] | None = None) -> None:

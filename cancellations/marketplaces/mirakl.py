@@ -148,6 +148,7 @@ def order_parse(data: Mapping[str, Any]) -> MarketplaceOrder:
 class MiraklBackend(MarketplaceBackend):
     marketplace: ClassVar[str] = "mirakl"
     max_lines_per_cancel: ClassVar[int | None] = 100
+    reports_cancellation_ids = True
 
     @classmethod
     def batch_key(cls, line: LineCancel) -> str:
@@ -253,9 +254,10 @@ class MiraklBackend(MarketplaceBackend):
         for line in lines:
             item = by_line.get(line.line_id)
             if item is None:
+                # A 200 that is silent about a line does not say it was refused: the caller reads it back.
                 results.append(LineResult(
-                    ref=line.ref, line_id=line.line_id, outcome=LineOutcome.REJECTED,
-                    error_code="not_applied",
+                    ref=line.ref, line_id=line.line_id, outcome=LineOutcome.UNKNOWN,
+                    error_code="line_missing_from_answer",
                     error_message="Mirakl did not return a cancelation for this line.",
                 ))
             else:

@@ -15,7 +15,6 @@ import base64
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
@@ -144,8 +143,10 @@ class WalmartCABackend(MarketplaceBackend):
         order_ids = {line.order_id for line in lines}
         if len(order_ids) != 1:
             raise ValueError(f"One Walmart cancel call carries one purchase order, got {sorted(order_ids)}")
-        merged = _merge_same_line(lines)
-        body = wx.cancel_body_xml(merged) if self.auth_mode == AUTH_SIGNATURE else wx.cancel_body_json(merged)
+        line_ids = [line.line_id for line in lines]
+        if len(set(line_ids)) != len(line_ids):
+            raise ValueError("A line appears twice in one Walmart cancel call.")
+        body = wx.cancel_body_xml(lines) if self.auth_mode == AUTH_SIGNATURE else wx.cancel_body_json(lines)
         response = self._call("cancel", "POST", self._orders_path(lines[0].order_id, "cancel"), body=body)
         try:
             order = self._read(response, wx.order_from_xml, wx.order_from_json)
@@ -153,7 +154,7 @@ class WalmartCABackend(MarketplaceBackend):
             # Walmart said 200 but we cannot read what it applied: find out by reading the order back.
             raise TransientError(exc.message, code=exc.code, status_code=response.status_code,
                                  outcome_unknown=True) from exc
-        return CancelResult(lines=_line_results(lines, merged, order), raw=response.text)
+        return CancelResult(lines=_line_results(lines, order), raw=response.text)
 
     # --- hooks ---------------------------------------------------------------------------------------
 
@@ -295,23 +296,10 @@ class WalmartCABackend(MarketplaceBackend):
 # ----------------------------------------------------------------------------------------- helpers
 
 
-def _merge_same_line(lines: Sequence[LineCancel]) -> list[LineCancel]:
-    """One ``orderLine`` per Walmart line: several requests on the same line add their units."""
-    merged: dict[str, LineCancel] = {}
-    for line in lines:
-        if line.line_id in merged:
-            merged[line.line_id] = replace(merged[line.line_id], quantity=merged[line.line_id].quantity + line.quantity)
-        else:
-            merged[line.line_id] = line
-    return list(merged.values())
-
-
-def _line_results(
-    lines: Sequence[LineCancel], merged: Sequence[LineCancel], order: MarketplaceOrder
-) -> tuple[LineResult, ...]:
+def _line_results(lines: Sequence[LineCancel], order: MarketplaceOrder) -> tuple[LineResult, ...]:
     """A line is confirmed when Walmart's Cancelled quantity reaches what was cancelled before plus now."""
     returned: Mapping[str, Any] = {line.external_id: line for line in order.lines}
-    expected = {m.line_id: m.previously_cancelled + m.quantity for m in merged}
+    expected = {line.line_id: line.previously_cancelled + line.quantity for line in lines}
     results = []
     for line in lines:
         found = returned.get(line.line_id)
@@ -320,10 +308,13 @@ def _line_results(
             results.append(LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED,
                                       cancelled_quantity=cancelled, line_status=found.status))
             continue
-        message = (
-            f"Walmart's answer does not contain line {line.line_id}" if found is None else
-            f"Walmart shows {cancelled} unit(s) of line {line.line_id} cancelled, expected {expected[line.line_id]}"
-        )
+        if found is None:  # the answer is silent about this line: not a refusal, the caller reads it back
+            results.append(LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.UNKNOWN,
+                                      error_code="line_missing_from_answer",
+                                      error_message=f"Walmart's answer does not contain line {line.line_id}"))
+            continue
+        message = (f"Walmart shows {cancelled} unit(s) of line {line.line_id} cancelled, "
+                   f"expected {expected[line.line_id]}")
         results.append(LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.REJECTED,
                                   error_code="not_applied", error_message=message, cancelled_quantity=cancelled))
     return tuple(results)

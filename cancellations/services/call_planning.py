@@ -10,11 +10,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db import transaction
-
 from ..marketplaces.base import LineCancel, TaxAmount
 from ..marketplaces.registry import backend_class
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
+from .enqueue import calls_enqueue_on_commit
 
 
 def line_cancel_from(c: Cancellation) -> LineCancel:
@@ -73,13 +72,5 @@ def calls_plan(cancellations: Sequence[Cancellation]) -> list[MarketplaceCall]:
         Through(marketplacecall_id=call.pk, cancellation_id=c.pk)
         for call, (_, members) in zip(calls, batches, strict=True) for c in members
     )
-    call_ids = [call.pk for call in calls]
-    transaction.on_commit(lambda: calls_enqueue(call_ids), robust=True)
+    calls_enqueue_on_commit([call.pk for call in calls])
     return calls
-
-
-def calls_enqueue(call_ids: Sequence[int]) -> None:
-    from ..tasks import call_dispatch_task
-
-    for call_id in call_ids:
-        call_dispatch_task.delay(call_id)

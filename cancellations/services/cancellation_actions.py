@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from ..models import IN_FLIGHT_STATUSES, Cancellation, CancellationStatus
 from .call_planning import calls_plan
+from .enqueue import verification_enqueue_on_commit
 from .errors import CancellationStateError
 from .history import cancellations_transition
 
@@ -48,12 +49,5 @@ def cancellation_verify_request(*, cancellation: Cancellation, user=None, source
         raise CancellationStateError("This cancellation was never sent, so there is nothing to verify.")
     cancellations_transition([c], CancellationStatus.VERIFYING, actor=user if getattr(user, "pk", None) else None,
                              source=source, message="Verification requested", next_attempt_at=timezone.now())
-    pk = c.pk
-    transaction.on_commit(lambda: _enqueue(pk), robust=True)
+    verification_enqueue_on_commit([c.pk])
     return c
-
-
-def _enqueue(pk: int) -> None:
-    from ..tasks import cancellations_verify_task
-
-    cancellations_verify_task.delay([pk])

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import random
-from datetime import timedelta
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ..marketplaces.base import (
@@ -24,21 +21,10 @@ from .call_planning import calls_plan, line_cancel_from
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
 from .history import cancellations_transition
+from .locking import skip_locked
+from .scheduling import retries_schedule, verifications_schedule
 
 log = logging.getLogger(__name__)
-
-
-def _skip_locked() -> dict:
-    return {"skip_locked": True} if connection.features.has_select_for_update_skip_locked else {}
-
-
-def retry_delay(attempts: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never sooner than the marketplace's Retry-After."""
-    base = settings.CANCELLATION_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
-    delay = random.uniform(base / 2, base)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, settings.CANCELLATION_RETRY_MAX_SECONDS)
 
 
 def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
@@ -47,7 +33,7 @@ def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
         call = (
             # of=("self",): lock the call row only. Locking the joined account row as well would make a
             # second dispatcher skip every other call of that account while this claim is open.
-            MarketplaceCall.objects.select_for_update(of=("self",), **_skip_locked())
+            MarketplaceCall.objects.select_for_update(of=("self",), **skip_locked())
             .select_related("account")
             .filter(pk=call_id, state=CallState.QUEUED)
             .first()
@@ -112,40 +98,39 @@ def _followups_plan(line_ids: set[int]) -> None:
 @transaction.atomic
 def _record_result(account: MarketplaceAccount, members: list[Cancellation], result: CancelResult) -> None:
     by_ref = {r.ref: r for r in result.lines}
-    confirmed, rejected = [], []
+    outcomes: dict[str, list[Cancellation]] = {LineOutcome.CONFIRMED: [], LineOutcome.REJECTED: [],
+                                               LineOutcome.UNKNOWN: []}
     for c in members:
         line_result = by_ref.get(c.pk)
-        if line_result is not None and line_result.outcome == LineOutcome.CONFIRMED:
-            confirmed.append((c, line_result))
-        else:
-            rejected.append((c, line_result))
-    cancellations_confirm(confirmed)
-    for c, r in rejected:
-        cancellations_transition(
-            [c], CancellationStatus.REJECTED, message="The marketplace did not apply it",
-            error_code=(r.error_code if r else "") or "not_applied",
-            error_message=(r.error_message if r else "") or "The marketplace's answer did not include this line.",
-        )
+        outcomes[line_result.outcome if line_result else LineOutcome.UNKNOWN].append(c)
+    cancellations_confirm([(c, by_ref[c.pk]) for c in outcomes[LineOutcome.CONFIRMED]])
+    cancellations_transition(
+        outcomes[LineOutcome.REJECTED], CancellationStatus.REJECTED, message="The marketplace did not apply it",
+        error_code=lambda c: by_ref[c.pk].error_code or "not_applied",
+        error_message=lambda c: by_ref[c.pk].error_message or "The marketplace did not apply this line.",
+    )
+    if outcomes[LineOutcome.UNKNOWN]:
+        verifications_schedule(outcomes[LineOutcome.UNKNOWN], code="line_missing_from_answer",
+                               message="The marketplace's answer did not say what happened to this line")
     if account.last_error:
         MarketplaceAccount.objects.filter(pk=account.pk).update(last_error="")
 
 
 @transaction.atomic
 def _record_failure(call: MarketplaceCall, members: list[Cancellation], exc: MarketplaceError) -> None:
-    now = timezone.now()
     message = exc.message[:2000]
     if isinstance(exc, PermanentError) and exc.line_errors:
         # Only the named lines were refused; the others go back to pending and travel in a new call.
         guilty = [c for c in members if c.line.external_id in exc.line_errors]
         innocent = [c for c in members if c.line.external_id not in exc.line_errors]
-        for c in guilty:
-            code, text = exc.line_errors[c.line.external_id]
-            cancellations_transition([c], CancellationStatus.REJECTED, message=text, error_code=code or exc.code,
-                                     error_message=text)
+        cancellations_transition(
+            guilty, CancellationStatus.REJECTED, message="Refused by the marketplace",
+            error_code=lambda c: exc.line_errors[c.line.external_id][0] or exc.code,
+            error_message=lambda c: exc.line_errors[c.line.external_id][1],
+        )
         cancellations_transition(innocent, CancellationStatus.PENDING,
                                  message="Another line of the call was refused; sending again without it")
-        if innocent:
-            calls_plan(innocent)
+        calls_plan(innocent)
     elif isinstance(exc, PermanentError):
         cancellations_transition(members, CancellationStatus.REJECTED, message=message, error_code=exc.code,
                                  error_message=message)
@@ -154,31 +139,6 @@ def _record_failure(call: MarketplaceCall, members: list[Cancellation], exc: Mar
         cancellations_transition(members, CancellationStatus.FAILED, message=message, error_code=exc.code,
                                  error_message=f"Account problem: {message}")
     elif isinstance(exc, TransientError) and exc.outcome_unknown:
-        cancellations_transition(
-            members, CancellationStatus.VERIFYING, next_attempt_at=now, error_code=exc.code,
-            error_message=message, message=f"Outcome unknown ({message}); reading the order back",
-        )
-        ids = [c.pk for c in members]
-        transaction.on_commit(lambda: _enqueue_verify(ids), robust=True)
+        verifications_schedule(members, code=exc.code, message=message)
     else:
-        _schedule_retries(members, exc, now)
-
-
-def _schedule_retries(members: list[Cancellation], exc: MarketplaceError, now) -> None:
-    retry_after = getattr(exc, "retry_after", None)
-    for c in members:
-        if c.attempts >= settings.CANCELLATION_MAX_ATTEMPTS:
-            cancellations_transition([c], CancellationStatus.FAILED, error_code=exc.code,
-                                     error_message=exc.message[:2000],
-                                     message=f"Gave up after {c.attempts} attempts: {exc.message[:500]}")
-        else:
-            when = now + timedelta(seconds=retry_delay(c.attempts, retry_after))
-            cancellations_transition([c], CancellationStatus.RETRY_SCHEDULED, next_attempt_at=when,
-                                     error_code=exc.code, error_message=exc.message[:2000],
-                                     message=f"Retry at {when:%Y-%m-%d %H:%M:%S} UTC")
-
-
-def _enqueue_verify(ids: list[int]) -> None:
-    from ..tasks import cancellations_verify_task
-
-    cancellations_verify_task.delay(ids)
+        retries_schedule(members, code=exc.code, message=message, retry_after=getattr(exc, "retry_after", None))

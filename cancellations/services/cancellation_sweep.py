@@ -1,6 +1,6 @@
 """The sweeper: picks up everything due so nothing asked for is ever lost, with or without a broker.
 
-- calls claimed long ago with no answer recorded (a worker died mid-send) → their cancellations verify;
+- cancellations left in ``sending`` long ago (a worker died before or after the call) → they verify;
 - ``verifying`` cancellations whose time has come → read the order back;
 - ``retry_scheduled`` whose time has come → pending again;
 - pending cancellations without a call (after a crash, a partial rejection, a busy line) → planned;
@@ -17,29 +17,28 @@ from django.utils import timezone
 
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
 from .call_planning import calls_plan
-from .cancellation_dispatch import _skip_locked, call_dispatch
+from .cancellation_dispatch import call_dispatch
 from .cancellation_verify import cancellations_verify
 from .history import cancellations_transition
+from .locking import skip_locked
 
 
-def _stale_calls_release(now) -> int:
+def _stale_sends_release(now) -> int:
+    """Sends with no result recorded long after they started: the sender stopped somewhere. Read back."""
     cutoff = now - timedelta(seconds=settings.CANCELLATION_STALE_SENDING_SECONDS)
     with transaction.atomic():
-        stale = list(MarketplaceCall.objects.select_for_update(**_skip_locked())
-                     .filter(state=CallState.SENDING, claimed_at__lt=cutoff, operation="cancel"))
-        if not stale:
-            return 0
-        MarketplaceCall.objects.filter(pk__in=[c.pk for c in stale]).update(
+        MarketplaceCall.objects.filter(state=CallState.SENDING, claimed_at__lt=cutoff).update(
             state=CallState.ERROR, completed_at=now, error="No answer was recorded (the sender stopped).")
-        sending = list(Cancellation.objects.filter(calls__in=stale, status=CancellationStatus.SENDING))
-        cancellations_transition(sending, CancellationStatus.VERIFYING, next_attempt_at=now,
+        stale = list(Cancellation.objects.select_for_update(of=("self",), **skip_locked())
+                     .filter(status=CancellationStatus.SENDING, updated_at__lt=cutoff))
+        cancellations_transition(stale, CancellationStatus.VERIFYING, next_attempt_at=now,
                                  message="The send was interrupted; reading the order back")
     return len(stale)
 
 
 def _due_retries_release(now) -> int:
     with transaction.atomic():
-        due = list(Cancellation.objects.select_for_update(**_skip_locked()).filter(
+        due = list(Cancellation.objects.select_for_update(**skip_locked()).filter(
             status=CancellationStatus.RETRY_SCHEDULED, next_attempt_at__lte=now))
         cancellations_transition(due, CancellationStatus.PENDING, next_attempt_at=None, message="Retry is due")
     return len(due)
@@ -49,7 +48,7 @@ def _unplanned_plan() -> int:
     with transaction.atomic():
         active = MarketplaceCall.objects.filter(state__in=[CallState.QUEUED, CallState.SENDING])
         unplanned = list(
-            Cancellation.objects.select_for_update(of=("self",), **_skip_locked())
+            Cancellation.objects.select_for_update(of=("self",), **skip_locked())
             .select_related("line__order__account")
             .filter(status=CancellationStatus.PENDING)
             .exclude(calls__in=active)
@@ -62,7 +61,7 @@ def cancellations_sweep(*, dispatch_inline: bool = True, queued_older_than: floa
     """Run one sweep. With ``dispatch_inline`` queued calls are sent here; otherwise they are enqueued."""
     now = timezone.now()
     report = {
-        "stale_calls": _stale_calls_release(now),
+        "stale_sends": _stale_sends_release(now),
         "retries_due": _due_retries_release(now),
     }
     report["verified"] = sum(cancellations_verify().values())

@@ -17,13 +17,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..marketplaces.base import AccountError, LineOutcome, LineResult, MarketplaceError, TransientError
-from ..marketplaces.registry import get_backend
+from ..marketplaces.registry import backend_class, get_backend
 from ..models import Cancellation, CancellationStatus, MarketplaceAccount
-from .call_planning import calls_plan
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
-from .cancellation_dispatch import _skip_locked, retry_delay
 from .history import cancellations_transition
+from .locking import skip_locked
+from .scheduling import retries_schedule, retry_delay
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -32,7 +32,7 @@ LEASE = timedelta(minutes=5)
 def _claim(ids: Sequence[int] | None) -> list[Cancellation]:
     now = timezone.now()
     with transaction.atomic():
-        qs = Cancellation.objects.select_for_update(of=("self",), **_skip_locked()).filter(
+        qs = Cancellation.objects.select_for_update(of=("self",), **skip_locked()).filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=CancellationStatus.VERIFYING
         )
         if ids is not None:
@@ -64,28 +64,38 @@ def _verify_order(members: list[Cancellation]) -> str:
         _verify_failed(account, members, exc)
         return "unverified"
     remote_lines = {line.external_id: line for line in remote.lines}
+    reports_ids = backend_class(account.marketplace).reports_cancellation_ids
     with transaction.atomic():
-        confirmed, resend = [], []
+        confirmed, not_applied = [], []
         for c in members:
-            remote_line = remote_lines.get(c.line.external_id)
-            baseline = c.baseline_cancelled_quantity or 0
-            if remote_line is not None and remote_line.cancelled_quantity >= baseline + c.quantity:
-                known = set(Cancellation.objects.filter(line_id=c.line_id).exclude(marketplace_reference="")
-                            .values_list("marketplace_reference", flat=True))
-                reference = next((e.id for e in reversed(remote_line.cancellations)
-                                  if e.id not in known and e.quantity == c.quantity), "")
-                confirmed.append((c, LineResult(
-                    ref=c.pk, line_id=c.line.external_id, outcome=LineOutcome.CONFIRMED,
-                    marketplace_reference=reference,
-                    cancelled_quantity=None if remote_line.cancellations else remote_line.cancelled_quantity,
-                )))
+            result = _applied(c, remote_lines.get(c.line.external_id), reports_ids)
+            if result:
+                confirmed.append((c, result))
             else:
-                resend.append(c)
+                not_applied.append(c)
         cancellations_confirm(confirmed, message="Confirmed by reading the order back")
-        cancellations_transition(resend, CancellationStatus.PENDING, next_attempt_at=None,
-                                 message="The order shows it was not applied; sending again")
-        calls_plan(resend)
-    return "confirmed" if confirmed and not resend else "resent" if resend and not confirmed else "mixed"
+        retries_schedule(not_applied, code="not_applied",
+                         message="Reading the order back showed the cancellation was not applied")
+    return "confirmed" if not not_applied else "not_applied" if not confirmed else "mixed"
+
+
+def _applied(c: Cancellation, remote_line, reports_ids: bool) -> LineResult | None:
+    """The confirmation if the marketplace's line shows this cancellation took effect, else None.
+
+    Units cancelled must have grown by at least ours since we sent it; where the marketplace lists its
+    cancellations with ids (Mirakl), one we do not know yet, of our quantity, must also be there.
+    """
+    if remote_line is None or remote_line.cancelled_quantity < (c.baseline_cancelled_quantity or 0) + c.quantity:
+        return None
+    known = set(Cancellation.objects.filter(line_id=c.line_id).exclude(marketplace_reference="")
+                .values_list("marketplace_reference", flat=True))
+    reference = next((e.id for e in reversed(remote_line.cancellations)
+                      if e.id not in known and e.quantity == c.quantity), "")
+    if reports_ids and not reference:
+        return None
+    return LineResult(ref=c.pk, line_id=c.line.external_id, outcome=LineOutcome.CONFIRMED,
+                      marketplace_reference=reference,
+                      cancelled_quantity=None if reports_ids else remote_line.cancelled_quantity)
 
 
 def _verify_failed(account: MarketplaceAccount, members: list[Cancellation], exc: MarketplaceError) -> None:

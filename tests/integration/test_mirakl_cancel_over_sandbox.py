@@ -64,9 +64,13 @@ def test_unknown_outcome_not_applied_is_verified_then_sent_again(mirakl_live, ki
     (line,) = lines_of(mirakl_live, "BBY-1001-A")
     fault_add(mirakl_live, kind, delay=3)
     (c,) = _fresh(_cancel([(line, 1)]))
+    assert c.status == "retry_scheduled" and c.error_code == "not_applied"  # read back: it did not apply
+    Cancellation.objects.filter(pk=c.pk).update(next_attempt_at=c.created_at)
+    cancellations_sweep()
+    (c,) = _fresh([c])
     assert c.status == "confirmed"
     statuses = list(c.events.values_list("to_status", flat=True))
-    assert statuses == ["pending", "sending", "verifying", "pending", "sending", "confirmed"]
+    assert statuses == ["pending", "sending", "verifying", "retry_scheduled", "pending", "sending", "confirmed"]
     assert cancel_calls_received(mirakl_live) == 2
     assert MarketplaceCall.objects.filter(cancellations=c, operation="get_order").count() == 1
 

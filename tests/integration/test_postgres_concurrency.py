@@ -61,7 +61,7 @@ def _queued_work(account, orders=3, lines=2):
     # Keep the on-commit dispatch from running: the racing dispatchers below are the only senders.
     from unittest import mock
 
-    with mock.patch("cancellations.services.call_planning.calls_enqueue"):
+    with mock.patch("cancellations.services.enqueue.calls_enqueue"):
         cancellation_request(lines=requests, reason="34", source="cli")
 
 

@@ -105,13 +105,13 @@ def test_cancel_without_shop_id_or_tax_mode_leaves_them_out():
 
 
 @responses.activate
-def test_line_missing_from_the_answer_is_rejected_not_applied():
+def test_line_missing_from_the_answer_is_an_unknown_outcome():
     responses.put(f"{BASE}/api/orders/cancel", json={"cancelations": [
         {"cancelation_id": "77", "order_line_id": "BBY-1-A-2"},
     ]})
     result = backend().cancel_lines([line(1, "BBY-1-A-1"), line(2, "BBY-1-A-2")])
     first, second = result.lines
-    assert (first.outcome, first.error_code) == (LineOutcome.REJECTED, "not_applied")
+    assert (first.outcome, first.error_code) == (LineOutcome.UNKNOWN, "line_missing_from_answer")
     assert (second.outcome, second.marketplace_reference) == (LineOutcome.CONFIRMED, "77")
 
 

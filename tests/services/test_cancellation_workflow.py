@@ -188,10 +188,14 @@ def test_timeout_before_apply_is_sent_again_after_reading_back(fake, mirakl_orde
     with django_capture_on_commit_callbacks(execute=True):
         c = _request([line1], quantity=1)[0]
     c.refresh_from_db()
-    # verify ran on commit, found nothing applied, and planned and sent a new call
+    # verify ran on commit and found nothing applied: a retry with backoff, sent by the sweeper when due
+    assert c.status == "retry_scheduled" and c.error_code == "not_applied" and len(fake.sent) == 1
+    _due_now(Cancellation.objects.filter(pk=c.pk))
+    cancellations_sweep()
+    c.refresh_from_db()
     assert c.status == "confirmed" and len(fake.sent) == 2
     assert list(c.events.values_list("to_status", flat=True)) == [
-        "pending", "sending", "verifying", "pending", "sending", "confirmed"]
+        "pending", "sending", "verifying", "retry_scheduled", "pending", "sending", "confirmed"]
 
 
 def test_rejection_naming_one_line_rejects_only_that_line(fake, mirakl_order, django_capture_on_commit_callbacks):
@@ -253,11 +257,12 @@ def test_crash_after_send_leaves_a_record_the_sweeper_completes(fake, mirakl_ord
     # Simulate the crash: the claim happened and the marketplace applied it, but nothing was recorded.
     call.state, call.claimed_at = CallState.SENDING, timezone.now() - timedelta(hours=1)
     call.save()
-    Cancellation.objects.filter(pk=c.pk).update(status="sending", attempts=1, baseline_cancelled_quantity=0)
+    Cancellation.objects.filter(pk=c.pk).update(status="sending", attempts=1, baseline_cancelled_quantity=0,
+                                                updated_at=call.claimed_at)
     fake.remote_cancelled["M-1-1"] = 1
     report = cancellations_sweep()
     c.refresh_from_db()
-    assert report["stale_calls"] == 1 and c.status == "confirmed" and fake.sent == []
+    assert report["stale_sends"] == 1 and c.status == "confirmed" and fake.sent == []
 
 
 def test_second_cancellation_of_a_busy_line_waits_for_the_first(fake, mirakl_order,
@@ -292,7 +297,75 @@ def test_mirakl_batches_split_by_tax_mode(settings, mirakl_account, django_captu
     settings.MARKETPLACE_BACKENDS = {"mirakl": "cancellations.marketplaces.mirakl.MiraklBackend"}
     excluded = order_create(account=mirakl_account, external_id="EX", lines=2, tax_mode="TAX_EXCLUDED")
     included = order_create(account=mirakl_account, external_id="IN", lines=1, tax_mode="TAX_INCLUDED")
-    with mock.patch("cancellations.services.call_planning.calls_enqueue"):
+    with mock.patch("cancellations.services.enqueue.calls_enqueue"):
         _request(_lines(excluded) + _lines(included), quantity=1)
     calls = MarketplaceCall.objects.filter(operation="cancel").order_by("batch_key")
     assert [(c.batch_key, c.cancellations.count()) for c in calls] == [("TAX_EXCLUDED", 2), ("TAX_INCLUDED", 1)]
+
+
+def test_a_marketplace_that_keeps_failing_ends_failed_after_the_maximum_attempts(
+        fake, mirakl_order, settings, django_capture_on_commit_callbacks):
+    """5xx every time: each attempt is read back, then retried with backoff; no resend storm, then failed."""
+    settings.CANCELLATION_MAX_ATTEMPTS = 3
+    line1, _ = _lines(mirakl_order)
+    fake.script = [TransientError("down", code="http_503", status_code=503, outcome_unknown=True)] * 10
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    for _ in range(5):
+        _due_now(Cancellation.objects.filter(pk=c.pk, status="retry_scheduled"))
+        with django_capture_on_commit_callbacks(execute=True):
+            cancellations_sweep()
+    c.refresh_from_db()
+    assert c.status == "failed" and c.attempts == 3 and len(fake.sent) == 3
+
+
+def test_reading_back_waits_for_the_grace_period(fake, mirakl_order, settings, django_capture_on_commit_callbacks):
+    settings.CANCELLATION_VERIFY_DELAY_SECONDS = 60
+    line1, _ = _lines(mirakl_order)
+    timeout = TransientError("no answer", code="timeout", outcome_unknown=True)
+    timeout.applied = True
+    fake.script = [timeout]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    assert cancellations_sweep()["verified"] == 0  # too early: the marketplace may still be working on it
+    c.refresh_from_db()
+    assert c.status == "verifying" and c.next_attempt_at > timezone.now() + timedelta(seconds=50)
+    _due_now(Cancellation.objects.filter(pk=c.pk))
+    assert cancellations_sweep()["verified"] == 1
+    c.refresh_from_db()
+    assert c.status == "confirmed" and len(fake.sent) == 1
+
+
+def test_crash_after_the_answer_before_the_result_is_recorded(fake, mirakl_order, settings,
+                                                             django_capture_on_commit_callbacks):
+    """The call row says answered, the cancellation still says sending: the sweeper reads the order back."""
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):
+        c = _request([line1], quantity=1)[0]
+    MarketplaceCall.objects.filter(operation="cancel").update(state=CallState.DONE, status_code=200)
+    Cancellation.objects.filter(pk=c.pk).update(status="sending", attempts=1, baseline_cancelled_quantity=0,
+                                                updated_at=timezone.now() - timedelta(hours=1))
+    fake.remote_cancelled["M-1-1"] = 1
+    report = cancellations_sweep()
+    c.refresh_from_db()
+    assert report["stale_sends"] == 1 and c.status == "confirmed" and fake.sent == []
+
+
+def test_a_line_missing_from_a_success_answer_is_read_back_not_rejected(fake, mirakl_order,
+                                                                       django_capture_on_commit_callbacks):
+    from cancellations.marketplaces.base import CancelResult, LineOutcome, LineResult
+
+    line1, line2 = _lines(mirakl_order)
+
+    def only_first_line_answered(lines):
+        fake._apply(lines)  # the marketplace applied both but its answer names only the first
+        first = lines[0]
+        return CancelResult(lines=(LineResult(ref=first.ref, line_id=first.line_id, outcome=LineOutcome.CONFIRMED,
+                                              marketplace_reference="C-1"),))
+    fake.script = [only_first_line_answered]
+    with django_capture_on_commit_callbacks(execute=True):
+        c1, c2 = _request([line1, line2], quantity=1)
+    c1.refresh_from_db()
+    c2.refresh_from_db()
+    assert (c1.status, c2.status) == ("confirmed", "confirmed") and len(fake.sent) == 1
+    assert "verifying" in c2.events.values_list("to_status", flat=True)
