@@ -237,7 +237,11 @@ class Cancellation(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="cancellation_due_idx")]
-        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="cancellation_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="cancellation_quantity_positive"),
+            # One request cancels a line once: a double submit cannot add a second row for it.
+            models.UniqueConstraint(fields=["request_id", "line"], name="cancellation_once_per_request_line"),
+        ]
 
     def __str__(self) -> str:
         return f"Cancel {self.quantity} x {self.line_id} ({self.status})"

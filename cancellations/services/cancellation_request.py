@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from .. import pricing
 from ..marketplaces.base import TaxAmount
@@ -185,7 +185,6 @@ def cancellation_preview(*, lines: Sequence[LineRequest], reason: str) -> Cancel
     return _build_preview(lines, reason, lock=False)
 
 
-@transaction.atomic(durable=True)
 def cancellation_request(
     *, lines: Sequence[LineRequest], reason: str, note: str = "", user=None, source: str,
     request_id: uuid.UUID | None = None,
@@ -193,13 +192,29 @@ def cancellation_request(
     """Record cancellations for ``lines`` and their outbox calls; dispatch starts on commit.
 
     All or none: any invalid line refuses the whole request (``CancellationRequestError``, nothing stored).
-    Giving the same ``request_id`` again returns the first request's cancellations (a double submit).
+    Giving the same ``request_id`` again returns the first request's cancellations (a double submit), also
+    when both arrive at once: the second waits for the line locks, then finds the first one's rows.
     """
-    if request_id is not None:
-        earlier = list(Cancellation.objects.filter(request_id=request_id).order_by("pk"))
-        if earlier:
-            return earlier
+    try:
+        return _request_record(lines=lines, reason=reason, note=note, user=user, source=source,
+                               request_id=request_id)
+    except IntegrityError:  # the (request_id, line) constraint: a twin request committed first
+        earlier = _earlier(request_id)
+        if not earlier:
+            raise
+        return earlier
+
+
+def _earlier(request_id: uuid.UUID | None) -> list[Cancellation]:
+    return list(Cancellation.objects.filter(request_id=request_id).order_by("pk")) if request_id else []
+
+
+@transaction.atomic(durable=True)
+def _request_record(*, lines, reason, note, user, source, request_id) -> list[Cancellation]:
     preview = _build_preview(lines, reason, lock=True)
+    earlier = _earlier(request_id)  # looked up after the locks, so a twin that just committed is seen
+    if earlier:
+        return earlier
     if preview.errors:
         raise CancellationRequestError(preview.errors)
 
@@ -207,8 +222,6 @@ def cancellation_request(
     user = user if getattr(user, "is_authenticated", False) else None
     created = Cancellation.objects.bulk_create([_cancellation_from(pl, request_id, user, source, note)
                                                 for pl in preview.lines_ok()])
-    if created[0].pk is None:  # backends without RETURNING
-        created = list(Cancellation.objects.filter(request_id=request_id).order_by("pk"))
     CancellationEvent.objects.bulk_create(
         CancellationEvent(cancellation=c, from_status="", to_status=c.status, actor=user, source=source,
                           message=note[:2000] or "Requested")

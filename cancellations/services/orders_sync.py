@@ -114,10 +114,7 @@ def orders_page_upsert(*, account: MarketplaceAccount, page: list[MarketplaceOrd
         elif _changed(order, values):
             order.synced_at = now
             changed_orders.append(order)
-    Order.objects.bulk_create(new_orders)
-    if new_orders and new_orders[0].pk is None:
-        existing.update({o.external_id: o for o in Order.objects.filter(
-            account=account, external_id__in=[o.external_id for o in new_orders])})
+    Order.objects.bulk_create(new_orders)  # PostgreSQL and SQLite return the new primary keys
     Order.objects.bulk_update(changed_orders, [*ORDER_FIELDS, "synced_at"])
 
     lines = {(line.order_id, line.external_id): line

@@ -84,3 +84,22 @@ def test_two_sweepers_send_every_call_once(postgres_only, slow_backend, mirakl_a
     sent_refs = sorted(line.ref for batch in slow_backend.sent for line in batch)
     assert sent_refs == sorted(Cancellation.objects.values_list("pk", flat=True))
     assert Cancellation.objects.filter(status="confirmed").count() == 20
+
+
+def test_a_double_submit_racing_on_postgres_creates_one_cancellation(postgres_only, fake, mirakl_account):  # noqa: F811
+    import uuid
+    from unittest import mock
+
+    order = order_create(account=mirakl_account, external_id="DS", lines=1, quantity=3)
+    line = order.lines.get()
+    request_id = uuid.uuid4()
+    results = []
+
+    def submit():
+        results.append(cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=1)], reason="34",
+                                            source="admin", request_id=request_id))
+
+    with mock.patch("cancellations.services.enqueue.calls_enqueue"):
+        _race(submit)
+    assert Cancellation.objects.count() == 1
+    assert [[c.pk for c in r] for r in results] == [[Cancellation.objects.get().pk]] * 2
