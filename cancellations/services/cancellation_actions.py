@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import IN_FLIGHT_STATUSES, Cancellation, CancellationStatus
+from ..models import Cancellation, CancellationStatus
 from .call_planning import calls_plan
+from .cancellation_request import LineRequest, preview_build, tax_json
+from .cancellation_verify import OUTCOME_UNVERIFIED
 from .enqueue import verification_enqueue_on_commit
 from .errors import CancellationStateError
 from .history import cancellations_transition
@@ -22,19 +24,31 @@ def _locked(cancellation: Cancellation) -> Cancellation:
 
 @transaction.atomic
 def cancellation_retry(*, cancellation: Cancellation, user=None, source: str) -> Cancellation:
-    """Send a failed or rejected cancellation again (its quantity must still be cancellable)."""
+    """Try a failed or rejected cancellation again, with a fresh attempt budget.
+
+    It is checked and priced again like a new request (the line is locked; Mirakl amounts are recomputed
+    from what remains now). If its last outcome was never settled, the order is read back first.
+    """
     c = _locked(cancellation)
     if c.status not in RETRYABLE:
         raise CancellationStateError(f"Only failed or rejected cancellations can be retried; this one is {c.status}.")
-    line = c.line
-    held = sum(line.cancellations.filter(status__in=IN_FLIGHT_STATUSES).values_list("quantity", flat=True))
-    if line.cancelled_quantity + held + c.quantity > line.quantity:
-        raise CancellationStateError(
-            f"Line {line.external_id} no longer has {c.quantity} unit(s) left to cancel."
-        )
-    cancellations_transition([c], CancellationStatus.PENDING, actor=user if getattr(user, "pk", None) else None,
-                             source=source, message="Retry requested", next_attempt_at=None, error_code="",
-                             error_message="")
+    actor = user if getattr(user, "pk", None) else None
+    if c.error_code == OUTCOME_UNVERIFIED:
+        cancellations_transition([c], CancellationStatus.VERIFYING, actor=actor, source=source, attempts=0,
+                                 next_attempt_at=timezone.now(),
+                                 message="Retry requested: reading the order back first")
+        verification_enqueue_on_commit([c.pk])
+        return c
+    preview = preview_build([LineRequest(line_id=c.line_id, quantity=c.quantity)], c.reason_code, lock=True)
+    if preview.errors:
+        raise CancellationStateError("; ".join(e.message for e in preview.errors))
+    amounts = preview.lines_ok()[0].amounts
+    fields = {} if amounts is None else {
+        "amount": amounts.amount, "shipping_amount": amounts.shipping_amount,
+        "taxes": tax_json(amounts.taxes), "shipping_taxes": tax_json(amounts.shipping_taxes),
+    }
+    cancellations_transition([c], CancellationStatus.PENDING, actor=actor, source=source, message="Retry requested",
+                             attempts=0, next_attempt_at=None, error_code="", error_message="", **fields)
     calls_plan([c])
     return c
 

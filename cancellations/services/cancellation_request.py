@@ -115,7 +115,7 @@ def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError
     return errors
 
 
-def _build_preview(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> CancellationPreview:
+def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> CancellationPreview:
     """Validate and price every line with a fixed number of queries, whatever the number of lines.
 
     Without ``lock`` (a preview) a line with no reason yet is not an error: it is priced all the same.
@@ -182,7 +182,7 @@ def cancellation_preview(*, lines: Sequence[LineRequest], reason: str) -> Cancel
 
     A line without a reason yet is priced and not reported as an error (the request itself requires one).
     """
-    return _build_preview(lines, reason, lock=False)
+    return preview_build(lines, reason, lock=False)
 
 
 def cancellation_request(
@@ -211,7 +211,7 @@ def _earlier(request_id: uuid.UUID | None) -> list[Cancellation]:
 
 @transaction.atomic(durable=True)
 def _request_record(*, lines, reason, note, user, source, request_id) -> list[Cancellation]:
-    preview = _build_preview(lines, reason, lock=True)
+    preview = preview_build(lines, reason, lock=True)
     earlier = _earlier(request_id)  # looked up after the locks, so a twin that just committed is seen
     if earlier:
         return earlier
@@ -238,12 +238,12 @@ def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str
         reason=pl.normalised_reason, note=note, status=CancellationStatus.PENDING,
         amount=amounts.amount if amounts else Decimal("0"),
         shipping_amount=amounts.shipping_amount if amounts else Decimal("0"),
-        taxes=_tax_json(amounts.taxes) if amounts else [],
-        shipping_taxes=_tax_json(amounts.shipping_taxes) if amounts else [],
+        taxes=tax_json(amounts.taxes) if amounts else [],
+        shipping_taxes=tax_json(amounts.shipping_taxes) if amounts else [],
         currency=pl.line.order.currency, restock=restock_for(pl.normalised_reason), requested_by=user,
         source=source, request_id=request_id,
     )
 
 
-def _tax_json(taxes: Sequence[TaxAmount]) -> list[dict]:
+def tax_json(taxes: Sequence[TaxAmount]) -> list[dict]:
     return [{"code": t.code, "amount": str(t.amount)} for t in taxes]

@@ -27,6 +27,8 @@ from .scheduling import retries_schedule, retry_delay
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
+#: error_code of a cancellation that failed while its outcome was still unknown (a retry reads back first).
+OUTCOME_UNVERIFIED = "outcome_unverified"
 
 
 def _claim(ids: Sequence[int] | None) -> list[Cancellation]:
@@ -110,8 +112,8 @@ def _verify_failed(account: MarketplaceAccount, members: list[Cancellation], exc
         MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=f"{exc.code}: {exc.message[:500]}")
     # Still unknown whether it applied: never resend on our own; a person decides (retry or verify again).
     cancellations_transition(
-        members, CancellationStatus.FAILED, error_code=exc.code or "verification_failed",
-        error_message=f"Could not verify whether the cancellation applied: {exc.message[:1500]}",
+        members, CancellationStatus.FAILED, error_code=OUTCOME_UNVERIFIED,
+        error_message=f"Could not verify whether the cancellation applied ({exc.code}): {exc.message[:1500]}",
         message="Verification failed",
     )
     log.warning("Verification failed for %s: %s", [c.pk for c in members], exc.message)

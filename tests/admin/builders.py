@@ -26,8 +26,12 @@ STATUSES = [s.value for s in CancellationStatus]
 def cancellation_create(line: OrderLine, *, status: str = CancellationStatus.PENDING, quantity: int = 1,
                         user=None, **kwargs) -> Cancellation:
     account = line.order.account
+    default_code = "CANCEL_BY_SELLER" if account.marketplace == "walmart_ca" else "RE01"
+    reason_code = kwargs.pop("reason_code", default_code)
+    if account.marketplace == "mirakl":  # a code the account really offers, as after a sync
+        MarketplaceReason.objects.get_or_create(account=account, code=reason_code)
     return Cancellation.objects.create(
-        line=line, account=account, quantity=quantity, reason_code=kwargs.pop("reason_code", "RE01"),
+        line=line, account=account, quantity=quantity, reason_code=reason_code,
         status=status, source=kwargs.pop("source", "admin"), requested_by=user, **kwargs,
     )
 

@@ -369,3 +369,49 @@ def test_a_line_missing_from_a_success_answer_is_read_back_not_rejected(fake, mi
     c2.refresh_from_db()
     assert (c1.status, c2.status) == ("confirmed", "confirmed") and len(fake.sent) == 1
     assert "verifying" in c2.events.values_list("to_status", flat=True)
+
+
+def test_retry_gets_a_fresh_budget_and_fresh_amounts(fake, mirakl_account, settings,
+                                                     django_capture_on_commit_callbacks):
+    settings.CANCELLATION_MAX_ATTEMPTS = 1
+    order = order_create(account=mirakl_account, external_id="R", lines=0)
+    line = line_create(order=order, external_id="R-1", quantity=3, price=Decimal("10.00"))
+    fake.script = [TransientError("busy", code="http_429", retry_after=1)]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line], quantity=1)[0]
+    c.refresh_from_db()
+    assert (c.status, c.attempts, c.amount) == ("failed", 1, Decimal("3.33"))
+    for _ in range(2):  # the two other units go through meanwhile: 3.33 each
+        with django_capture_on_commit_callbacks(execute=True):
+            _request([line], quantity=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        cancellation_retry(cancellation=c, source="cli")
+    c.refresh_from_db()
+    # Sent again despite the used-up budget, now priced as the remainder so the line sums to 10.00.
+    assert (c.status, c.attempts, c.amount) == ("confirmed", 1, Decimal("3.34"))
+    assert len(fake.sent) == 4
+
+
+def test_retry_is_refused_when_nothing_is_left_to_cancel(fake, mirakl_order, django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    fake.script = [PermanentError("hold", code="HOLD")]
+    with django_capture_on_commit_callbacks(execute=True):
+        c = _request([line1], quantity=1)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        _request([line1])  # everything left, including the unit the rejected one asked for
+    with pytest.raises(CancellationStateError, match="Nothing left to cancel"):
+        cancellation_retry(cancellation=c, source="cli")
+
+
+def test_retry_of_an_unverified_outcome_reads_the_order_back_first(fake, mirakl_order,
+                                                                   django_capture_on_commit_callbacks):
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):
+        c = _request([line1], quantity=1)[0]
+    Cancellation.objects.filter(pk=c.pk).update(status="failed", error_code="outcome_unverified", attempts=5,
+                                                baseline_cancelled_quantity=0)
+    fake.remote_cancelled["M-1-1"] = 1  # it had in fact been applied
+    with django_capture_on_commit_callbacks(execute=True):
+        cancellation_retry(cancellation=c, source="cli")
+    c.refresh_from_db()
+    assert c.status == "confirmed" and fake.sent == []
