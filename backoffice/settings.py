@@ -15,7 +15,8 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off unless asked for: a deploy that forgets a variable fails closed. bin/demo and bin/test turn it on.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"

@@ -68,11 +68,11 @@ class RateInfo:
 
     @property
     def over_threshold(self) -> bool:
-        return self.rate > self.threshold
+        return self.rate >= self.threshold  # Walmart CA: the rate must stay *under* 3 %
 
     @property
     def over_threshold_after(self) -> bool:
-        return self.rate_after > self.threshold
+        return self.rate_after >= self.threshold
 
 
 def account_cancellation_rate(

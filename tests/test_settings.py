@@ -49,3 +49,14 @@ def test_sandbox_is_not_reachable_in_production():
             "except Resolver404:\n    print('ABSENT')\n")
     result = _manage("shell", "-c", code, env=PRODUCTION)
     assert result.stdout.strip().splitlines()[-1] == "ABSENT", result.stderr
+
+
+def test_check_deploy_warns_when_the_sandbox_is_mounted_in_production():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION, "SANDBOX_ENABLED": "true"})
+    assert result.returncode != 0 and "sandbox.W001" in result.stderr + result.stdout
+
+
+def test_debug_is_off_unless_asked_for():
+    code = "from django.conf import settings; print(settings.DEBUG, settings.SANDBOX_ENABLED)"
+    result = _manage("shell", "-c", code, env={k: v for k, v in PRODUCTION.items() if k != "DJANGO_DEBUG"})
+    assert result.stdout.strip().splitlines()[-1] == "False False", result.stderr

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 from rest_framework import status
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -32,8 +33,12 @@ def cancellations_with_calls():
     )
 
 
-def submit(request: Request, serializer: Serializer, lines_from: LinesFrom) -> Response:
+def submit(request: Request, serializer_class: type[Serializer], lines_from: LinesFrom) -> Response:
     """Validate, ask the service, answer 202 or 400; with an Idempotency-Key, at most once per key."""
+    try:
+        serializer = serializer_class(data=request.data)
+    except ParseError as exc:  # a malformed body gets the same errors shape as any other bad input
+        return errors_response([LineError(None, "body", str(exc.detail))])
     key = request.headers.get(idempotency.HEADER, "").strip()
     if not key:
         return _run(request, serializer, lines_from, request_id=None)

@@ -142,7 +142,7 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
                 raise CancellationRequestError(strangers)
             return line_requests(data["lines"])
 
-        return submit(request, OrderCancelInputSerializer(data=request.data), lines_from)
+        return submit(request, OrderCancelInputSerializer, lines_from)
 
 
 @extend_schema_view(
@@ -180,8 +180,7 @@ class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                    request=CancellationInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                    responses=CANCEL_RESPONSES)
     def create(self, request):
-        serializer = CancellationInputSerializer(data=request.data)
-        return submit(request, serializer, lambda data: line_requests(data["lines"]))
+        return submit(request, CancellationInputSerializer, lambda data: line_requests(data["lines"]))
 
     @extend_schema(summary="Send a failed or rejected cancellation again", request=None,
                    responses=STATE_RESPONSES)

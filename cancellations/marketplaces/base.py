@@ -220,7 +220,7 @@ class ConfigurationError(AccountError):
 
 
 ExchangeCallback = Callable[[Exchange], None]
-LOOPBACK_HOSTS = frozenset({"localhost", "testserver"})
+LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
 def is_loopback_host(host: str) -> bool:

@@ -10,6 +10,8 @@ class SandboxConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from . import checks  # noqa: F401  (registers the deploy check)
+
         if settings.SANDBOX_ENABLED:
             # Walmart's headers (WM_SEC.AUTH_SIGNATURE...) contain underscores, which runserver drops.
             from .walmart import dev_server_keep_wm_headers

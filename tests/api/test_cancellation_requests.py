@@ -81,7 +81,8 @@ def test_malformed_json_is_a_400(lines, requester, api):
     before = db_counts()
     response = api(requester).post(URL, '{"lines": [{"line": 1,', content_type="application/json")
     assert response.status_code == 400
-    assert "JSON parse error" in response.json()["detail"]
+    (error,) = response.json()["errors"]
+    assert (error["line"], error["field"]) == (None, "body") and "JSON parse error" in error["message"]
     assert db_counts() == before
 
 
