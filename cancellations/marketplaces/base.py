@@ -106,6 +106,15 @@ class LineResult:
 
 
 @dataclass(frozen=True)
+class PreparedCall:
+    """The cancel request a backend would send for some lines (no auth headers: they are made per attempt)."""
+
+    method: str
+    url: str
+    body: str
+
+
+@dataclass(frozen=True)
 class CancelResult:
     lines: tuple[LineResult, ...]
     raw: str = ""
@@ -294,6 +303,10 @@ class MarketplaceBackend:
     def batch_key(cls, line: LineCancel) -> str:
         """Lines with the same key may travel in one cancel call."""
         return ""
+
+    def cancel_request(self, lines: Sequence[LineCancel]) -> PreparedCall:
+        """What ``cancel_lines`` sends for these lines (used as is by it, and shown by a dry run)."""
+        raise NotImplementedError
 
     def cancel_lines(self, lines: Sequence[LineCancel]) -> CancelResult:
         raise NotImplementedError

@@ -31,6 +31,7 @@ from .base import (
     MarketplaceOrder,
     MarketplaceOrderLine,
     PermanentError,
+    PreparedCall,
     Reason,
     TaxAmount,
     TransientError,
@@ -233,13 +234,16 @@ class MiraklBackend(MarketplaceBackend):
             payload["order_tax_mode"] = tax_modes.pop()
         return payload
 
+    def cancel_request(self, lines: Sequence[LineCancel]) -> PreparedCall:
+        return PreparedCall("PUT", self._url("/api/orders/cancel"), json_dumps_exact(self.cancel_payload(lines)))
+
     def cancel_lines(self, lines: Sequence[LineCancel]) -> CancelResult:
         if not lines:
             return CancelResult(lines=())
-        body = json_dumps_exact(self.cancel_payload(lines))
+        prepared = self.cancel_request(lines)
         response = self.request(
-            "cancel", "PUT", self._url("/api/orders/cancel"), headers=self._headers(json_body=True),
-            body=body, correlation_id=self.new_correlation_id(),
+            "cancel", prepared.method, prepared.url, headers=self._headers(json_body=True),
+            body=prepared.body, correlation_id=self.new_correlation_id(),
         )
         data = self._json(response)
         created = data.get("cancelations") if isinstance(data, Mapping) else None

@@ -35,6 +35,7 @@ from .base import (
     MarketplaceBackend,
     MarketplaceOrder,
     PermanentError,
+    PreparedCall,
     Reason,
     TransientError,
 )
@@ -137,7 +138,7 @@ class WalmartCABackend(MarketplaceBackend):
                 yield page.orders
             query = page.next_cursor if page.orders else ""
 
-    def cancel_lines(self, lines: Sequence[LineCancel]) -> CancelResult:
+    def cancel_request(self, lines: Sequence[LineCancel]) -> PreparedCall:
         if not lines:
             raise ValueError("No lines to cancel")
         order_ids = {line.order_id for line in lines}
@@ -147,7 +148,12 @@ class WalmartCABackend(MarketplaceBackend):
         if len(set(line_ids)) != len(line_ids):
             raise ValueError("A line appears twice in one Walmart cancel call.")
         body = wx.cancel_body_xml(lines) if self.auth_mode == AUTH_SIGNATURE else wx.cancel_body_json(lines)
-        response = self._call("cancel", "POST", self._orders_path(lines[0].order_id, "cancel"), body=body)
+        return PreparedCall("POST", self.base_url + self._orders_path(lines[0].order_id, "cancel"), body)
+
+    def cancel_lines(self, lines: Sequence[LineCancel]) -> CancelResult:
+        prepared = self.cancel_request(lines)
+        path = prepared.url.removeprefix(self.base_url)
+        response = self._call("cancel", prepared.method, path, body=prepared.body)
         try:
             order = self._read(response, wx.order_from_xml, wx.order_from_json)
         except TransientError as exc:

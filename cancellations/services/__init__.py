@@ -7,6 +7,7 @@ from .cancellation_request import (
     LineRequest,
     PreviewGroup,
     PreviewLine,
+    cancellation_dry_run,
     cancellation_preview,
     cancellation_request,
 )
@@ -16,8 +17,22 @@ from .errors import CancellationRequestError, CancellationStateError, LineError
 from .orders_sync import SyncReport, orders_sync, orders_sync_request
 
 __all__ = [
-    "CancellationPreview", "CancellationRequestError", "CancellationStateError", "LineError", "LineRequest",
-    "PreviewGroup", "PreviewLine", "SyncReport", "call_dispatch", "cancellation_preview", "cancellation_request",
-    "cancellation_retry", "cancellation_verify_request", "cancellations_sweep", "cancellations_verify",
-    "orders_sync", "orders_sync_request",
+    "CancellationPreview",
+    "CancellationRequestError",
+    "CancellationStateError",
+    "LineError",
+    "LineRequest",
+    "PreviewGroup",
+    "PreviewLine",
+    "SyncReport",
+    "call_dispatch",
+    "cancellation_dry_run",
+    "cancellation_preview",
+    "cancellation_request",
+    "cancellation_retry",
+    "cancellation_verify_request",
+    "cancellations_sweep",
+    "cancellations_verify",
+    "orders_sync",
+    "orders_sync_request",
 ]

@@ -31,6 +31,19 @@ def line_cancel_from(c: Cancellation) -> LineCancel:
     )
 
 
+def cancellations_batch(cancellations: Sequence[Cancellation]) -> list[tuple[int, str, list[Cancellation]]]:
+    """(account id, batch key, members) per marketplace call: the backend's batch key and size limit decide."""
+    groups: dict[tuple[int, str], list[Cancellation]] = defaultdict(list)
+    for c in cancellations:
+        account = c.line.order.account
+        groups[(account.pk, backend_class(account.marketplace).batch_key(line_cancel_from(c)))].append(c)
+    batches = []
+    for (account_id, key), members in groups.items():
+        limit = backend_class(members[0].line.order.account.marketplace).max_lines_per_cancel or len(members)
+        batches += [(account_id, key, members[i:i + limit]) for i in range(0, len(members), limit)]
+    return batches
+
+
 def calls_plan(cancellations: Sequence[Cancellation]) -> list[MarketplaceCall]:
     """Create queued cancel calls for these pending cancellations; dispatch each on commit.
 
@@ -49,21 +62,15 @@ def calls_plan(cancellations: Sequence[Cancellation]) -> list[MarketplaceCall]:
             state__in=[CallState.QUEUED, CallState.SENDING], cancellations__line_id__in=line_ids
         ).values_list("cancellations__line_id", flat=True)
     )
-    groups: dict[tuple[int, str], list[Cancellation]] = defaultdict(list)
+    free = []
     for c in sorted(pending, key=lambda c: c.pk):
-        if c.line_id in busy_lines:
-            continue  # waits for the line's current call; the sweeper plans it afterwards
-        busy_lines.add(c.line_id)
-        account = c.line.order.account
-        key = backend_class(account.marketplace).batch_key(line_cancel_from(c))
-        groups[(account.pk, key)].append(c)
-
-    batches: list[tuple[MarketplaceCall, list[Cancellation]]] = []
-    for (account_id, key), members in groups.items():
-        limit = backend_class(members[0].line.order.account.marketplace).max_lines_per_cancel or len(members)
-        for start in range(0, len(members), limit):
-            call = MarketplaceCall(account_id=account_id, operation="cancel", state=CallState.QUEUED, batch_key=key)
-            batches.append((call, members[start:start + limit]))
+        if c.line_id not in busy_lines:  # otherwise it waits for the line's current call
+            busy_lines.add(c.line_id)
+            free.append(c)
+    batches = [
+        (MarketplaceCall(account_id=account_id, operation="cancel", state=CallState.QUEUED, batch_key=key), members)
+        for account_id, key, members in cancellations_batch(free)
+    ]
     if not batches:
         return []
     calls = MarketplaceCall.objects.bulk_create([call for call, _ in batches])

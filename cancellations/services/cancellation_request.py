@@ -11,7 +11,8 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from .. import pricing
-from ..marketplaces.base import TaxAmount
+from ..marketplaces.base import PreparedCall, TaxAmount
+from ..marketplaces.registry import get_backend
 from ..models import (
     IN_FLIGHT_STATUSES,
     Cancellation,
@@ -21,7 +22,7 @@ from ..models import (
     MarketplaceAccount,
     OrderLine,
 )
-from .call_planning import calls_plan
+from .call_planning import calls_plan, cancellations_batch, line_cancel_from
 from .errors import CancellationRequestError, LineError
 from .reasons import ReasonBook, restock_for
 
@@ -175,6 +176,29 @@ def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: in
     if lr.quantity is not None and quantity > cancellable:
         return "quantity", f"At most {cancellable} unit(s) can still be cancelled; {quantity} asked."
     return None
+
+
+@dataclass(frozen=True)
+class DryRunCall:
+    account: MarketplaceAccount
+    lines: list[PreviewLine]
+    call: PreparedCall
+
+
+def cancellation_dry_run(*, lines: Sequence[LineRequest], reason: str) -> tuple[CancellationPreview, list[DryRunCall]]:
+    """The preview, and exactly the marketplace calls a request would make (batched as dispatch batches them)."""
+    preview = preview_build(lines, reason, lock=False)
+    if preview.errors:
+        return preview, []
+    by_line = {pl.line.pk: pl for pl in preview.lines_ok()}
+    unsaved = [_cancellation_from(pl, uuid.uuid4(), None, "cli", "") for pl in by_line.values()]
+    calls = []
+    for _, _, members in cancellations_batch(unsaved):
+        account = members[0].line.order.account
+        with get_backend(account) as backend:
+            prepared = backend.cancel_request([line_cancel_from(c) for c in members])
+        calls.append(DryRunCall(account=account, lines=[by_line[c.line_id] for c in members], call=prepared))
+    return preview, calls
 
 
 def cancellation_preview(*, lines: Sequence[LineRequest], reason: str) -> CancellationPreview:

@@ -6,6 +6,7 @@ import json
 from io import StringIO
 
 import pytest
+import responses
 from django.core.management import CommandError, call_command
 
 from cancellations.marketplaces.base import PermanentError
@@ -35,14 +36,33 @@ def test_cancel_lines_confirms_and_exits_zero(fake, mirakl_order):  # noqa: F811
     assert len(fake.sent) == 1
 
 
-def test_dry_run_shows_amounts_and_stores_nothing(fake, mirakl_order):  # noqa: F811
+@responses.activate  # the real backend builds the request; any attempt to send it would fail here
+def test_dry_run_shows_the_exact_call_and_stores_nothing(mirakl_order):  # noqa: F811
     out, code = _run("cancel_lines", "--account", "bestbuy", "--order", "M-1", "--line", "M-1-1:1",
                      "--reason", "customer_request", "--dry-run", "--json")
     assert code == 0
-    row = json.loads(out)["would_send"][0]
+    (call,) = json.loads(out)["calls"]
+    row = call["lines"][0]
     assert (row["line"], row["quantity"], row["reason_code"], row["amount"], row["shipping_amount"]) == (
         "M-1-1", 1, "34", "10.00", "1.00")
-    assert Cancellation.objects.count() == 0 and MarketplaceCall.objects.count() == 0 and fake.sent == []
+    assert (call["method"], call["url"]) == ("PUT", "https://marketplace.example.com/api/orders/cancel")
+    assert json.loads(call["body"])["cancelations"][0]["amount"] == 10.0  # the exact OR30 body
+    assert Cancellation.objects.count() == 0 and MarketplaceCall.objects.count() == 0 and not responses.calls
+
+
+@responses.activate
+def test_dry_run_of_a_walmart_order_shows_one_xml_call_for_its_lines(db):
+    from tests.factories import account_create, order_create
+
+    account = account_create(marketplace="walmart_ca", name="wm", options={"auth": "signature"}, credentials={
+        "auth": "signature", "consumer_id": "c", "channel_type": "t", "private_key": "not needed to build"})
+    order_create(account=account, external_id="PO-9", lines=2)
+    out, code = _run("cancel_lines", "--account", "wm", "--order", "PO-9", "--line", "PO-9-1", "--line",
+                     "PO-9-2:1", "--reason", "CANCEL_BY_SELLER", "--dry-run")
+    assert code == 0, out
+    assert "1 call(s) would be made" in out and "POST https://marketplace.example.com/v3/ca/orders/PO-9/cancel" in out
+    assert out.count("<lineNumber>") == 2 and "<cancellationReason>CANCEL_BY_SELLER</cancellationReason>" in out
+    assert not responses.calls
 
 
 @pytest.mark.parametrize(

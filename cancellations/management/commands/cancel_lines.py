@@ -12,7 +12,7 @@ from cancellations.models import TERMINAL_STATUSES, Cancellation, MarketplaceAcc
 from cancellations.services import (
     CancellationRequestError,
     LineRequest,
-    cancellation_preview,
+    cancellation_dry_run,
     cancellation_request,
     cancellations_sweep,
 )
@@ -90,24 +90,27 @@ class Command(BaseCommand):
         return [LineRequest(line_id=lines[line_id].pk, quantity=qty) for line_id, qty in specs]
 
     def _dry_run(self, requests: list[LineRequest], reason: str) -> None:
-        preview = cancellation_preview(lines=requests, reason=reason)
+        preview, calls = cancellation_dry_run(lines=requests, reason=reason)
         if preview.errors:
             self._fail([e.as_dict() for e in preview.errors])
         rows = []
-        for group in preview.groups:
-            for pl in group.lines:
-                row = {"account": group.account.name, "order": pl.line.order.external_id,
-                       "line": pl.line.external_id, "sku": pl.line.sku, "quantity": pl.quantity,
-                       "reason_code": pl.reason_code}
-                if pl.amounts is not None:
-                    row.update(pl.amounts.as_dict())
-                rows.append(row)
+        for planned in calls:
+            lines = []
+            for pl in planned.lines:
+                line = {"order": pl.line.order.external_id, "line": pl.line.external_id, "sku": pl.line.sku,
+                        "quantity": pl.quantity, "reason_code": pl.reason_code}
+                lines.append({**line, **(pl.amounts.as_dict() if pl.amounts else {})})
+            rows.append({"account": planned.account.name, "method": planned.call.method, "url": planned.call.url,
+                         "body": planned.call.body, "lines": lines})
         if self.as_json:
-            self.stdout.write(json.dumps({"dry_run": True, "would_send": rows}, indent=2))
+            self.stdout.write(json.dumps({"dry_run": True, "calls": rows}, indent=2))
             return
-        self.stdout.write("Dry run: nothing was stored or sent. Would send:")
+        self.stdout.write(f"Dry run: nothing was stored or sent. {len(rows)} call(s) would be made:")
         for row in rows:
-            self.stdout.write("  " + "  ".join(f"{k}={v}" for k, v in row.items() if k != "account"))
+            self.stdout.write(f"\n{row['account']}: {row['method']} {row['url']}")
+            for line in row["lines"]:
+                self.stdout.write("  " + "  ".join(f"{k}={v}" for k, v in line.items()))
+            self.stdout.write(row["body"])
 
     def _wait(self, ids: list[int], seconds: float) -> None:
         deadline = time.monotonic() + seconds
