@@ -28,7 +28,7 @@ from ..services import (
     cancellation_verify_request,
     orders_sync_request,
 )
-from ..services.cancellation_request import CANCELLABLE_LINE_STATUSES
+from ..services.cancellation_request import line_is_cancellable
 from . import filters
 from .accounts import AccountSerializer
 from .cancel_input import CancellationInputSerializer, OrderCancelInputSerializer, line_requests
@@ -124,13 +124,11 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         order = self.get_object()
-        own = list(order.lines.all())
+        own = list(order.lines.with_in_flight().select_related("order__account"))
 
         def lines_from(data) -> list[LineRequest]:
             if data.get("lines") is None:
-                statuses = CANCELLABLE_LINE_STATUSES.get(order.account.marketplace, set())
-                every = [LineRequest(line_id=line.pk, reason=None) for line in own
-                         if line.cancellable_quantity > 0 and line.status.lower() in statuses]
+                every = [LineRequest(line_id=line.pk) for line in own if line_is_cancellable(line)]
                 if not every:
                     nothing = LineError(None, "lines", "No line of this order can still be cancelled.")
                     raise CancellationRequestError([nothing])

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from decimal import Decimal
 
-from ..marketplaces.base import LineCancel, TaxAmount
+from ..marketplaces.base import LineCancel
 from ..marketplaces.registry import backend_class
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
 from .enqueue import calls_enqueue_on_commit
+from .line_money import taxes_from_json
 
 
 def line_cancel_from(c: Cancellation) -> LineCancel:
     """The backend's view of one cancellation (needs ``line__order__account`` loaded)."""
     order = c.line.order
 
-    def taxes(items) -> tuple[TaxAmount, ...]:
-        return tuple(TaxAmount(code=t["code"], amount=Decimal(str(t["amount"]))) for t in items)
-
     return LineCancel(
         ref=c.pk, order_id=order.external_id, line_id=c.line.external_id, quantity=c.quantity,
-        reason_code=c.reason_code, amount=c.amount, shipping_amount=c.shipping_amount, taxes=taxes(c.taxes),
-        shipping_taxes=taxes(c.shipping_taxes), currency=c.currency or order.currency, tax_mode=order.tax_mode,
-        previously_cancelled=c.line.cancelled_quantity,
+        reason_code=c.reason_code, amount=c.amount, shipping_amount=c.shipping_amount,
+        taxes=taxes_from_json(c.taxes), shipping_taxes=taxes_from_json(c.shipping_taxes),
+        currency=c.currency or order.currency, tax_mode=order.tax_mode, previously_cancelled=c.line.cancelled_quantity,
     )
 
 

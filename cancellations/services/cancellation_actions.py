@@ -7,11 +7,12 @@ from django.utils import timezone
 
 from ..models import Cancellation, CancellationStatus
 from .call_planning import calls_plan
-from .cancellation_request import LineRequest, preview_build, tax_json
+from .cancellation_request import LineRequest, preview_build
 from .cancellation_verify import OUTCOME_UNVERIFIED
 from .enqueue import verification_enqueue_on_commit
 from .errors import CancellationStateError
 from .history import cancellations_transition
+from .line_money import tax_json
 
 RETRYABLE = (CancellationStatus.FAILED, CancellationStatus.REJECTED)
 VERIFIABLE = (CancellationStatus.FAILED, CancellationStatus.VERIFYING, CancellationStatus.RETRY_SCHEDULED)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
 from django.utils import timezone
 
+from .. import pricing
 from ..marketplaces.base import LineResult
 from ..models import Cancellation, CancellationStatus, InventoryAdjustment, OrderLine
 from .history import cancellations_transition
+from .line_money import CANCELLED_FIELDS, amounts_from_stored, cancelled_fields, line_cancelled
 
 
 def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]], *, message: str = "") -> None:
@@ -27,22 +28,17 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
             line.cancelled_quantity = min(result.cancelled_quantity, line.quantity)
         elif not reference or reference not in {str(e.get("id")) for e in line.marketplace_cancellations}:
             # Not yet seen by a sync: count it (a later sync replaces these with the marketplace's figures).
-            line.cancelled_quantity = min(line.cancelled_quantity + c.quantity, line.quantity)
-            line.cancelled_amount += c.amount
-            line.cancelled_shipping_amount += c.shipping_amount
-            line.cancelled_taxes = _add(line.cancelled_taxes, c.taxes)
-            line.cancelled_shipping_taxes = _add(line.cancelled_shipping_taxes, c.shipping_taxes)
+            amounts = amounts_from_stored(c.amount, c.shipping_amount, c.taxes, c.shipping_taxes)
+            total = pricing.amounts_add(line_cancelled(line), amounts, c.quantity)
+            for name, value in cancelled_fields(total, line_quantity=line.quantity).items():
+                setattr(line, name, value)
             if reference:
                 line.marketplace_cancellations = [*line.marketplace_cancellations, {
                     "id": reference, "quantity": c.quantity, "amount": str(c.amount),
                     "shipping_amount": str(c.shipping_amount), "taxes": c.taxes, "shipping_taxes": c.shipping_taxes,
                 }]
         c.marketplace_reference = reference
-    OrderLine.objects.bulk_update(
-        lines.values(),
-        ["status", "cancelled_quantity", "cancelled_amount", "cancelled_shipping_amount", "cancelled_taxes",
-         "cancelled_shipping_taxes", "marketplace_cancellations"],
-    )
+    OrderLine.objects.bulk_update(lines.values(), ["status", *CANCELLED_FIELDS, "marketplace_cancellations"])
     cancellations_transition(
         [c for c, _ in pairs], CancellationStatus.CONFIRMED, message=message or "Confirmed by the marketplace",
         confirmed_at=timezone.now(), marketplace_reference=lambda c: c.marketplace_reference, error_code="",
@@ -53,10 +49,3 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
                             restock=c.restock)
         for c, _ in pairs
     )
-
-
-def _add(totals: dict, taxes: list[dict]) -> dict:
-    out = {k: Decimal(str(v)) for k, v in (totals or {}).items()}
-    for t in taxes:
-        out[t["code"]] = out.get(t["code"], Decimal("0")) + Decimal(str(t["amount"]))
-    return {k: str(v) for k, v in out.items()}

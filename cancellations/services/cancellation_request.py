@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from .. import pricing
-from ..marketplaces.base import PreparedCall, TaxAmount
+from ..marketplaces.base import PreparedCall
 from ..marketplaces.registry import get_backend
 from ..models import (
     IN_FLIGHT_STATUSES,
@@ -24,6 +24,7 @@ from ..models import (
 )
 from .call_planning import calls_plan, cancellations_batch, line_cancel_from
 from .errors import CancellationRequestError, LineError
+from .line_money import amounts_from_stored, line_cancelled, tax_json
 from .reasons import ReasonBook, restock_for
 
 # Line statuses (as each marketplace reports them) in which a seller may still cancel.
@@ -31,6 +32,12 @@ CANCELLABLE_LINE_STATUSES = {
     Marketplace.WALMART_CA: {"created", "acknowledged"},
     Marketplace.MIRAKL: {"staging", "waiting_acceptance", "waiting_debit", "waiting_debit_payment", "shipping"},
 }
+
+
+def line_is_cancellable(line: OrderLine) -> bool:
+    """Units left to cancel and a marketplace status that allows it (annotate with ``with_in_flight``)."""
+    statuses = CANCELLABLE_LINE_STATUSES.get(line.order.account.marketplace, set())
+    return line.cancellable_quantity > 0 and line.status.lower() in statuses
 
 
 @dataclass(frozen=True)
@@ -83,21 +90,11 @@ def _money(line: OrderLine) -> pricing.LineMoney:
 
 def _already(line: OrderLine, in_flight: list[dict]) -> pricing.AlreadyCancelled:
     """What is confirmed cancelled on the line plus what in-flight cancellations hold."""
-    taxes = defaultdict(Decimal, {k: Decimal(str(v)) for k, v in line.cancelled_taxes.items()})
-    shipping_taxes = defaultdict(Decimal, {k: Decimal(str(v)) for k, v in line.cancelled_shipping_taxes.items()})
-    amount, shipping, quantity = line.cancelled_amount, line.cancelled_shipping_amount, line.cancelled_quantity
+    already = line_cancelled(line)
     for c in in_flight:
-        quantity += c["quantity"]
-        amount += c["amount"]
-        shipping += c["shipping_amount"]
-        for t in c["taxes"]:
-            taxes[t["code"]] += Decimal(str(t["amount"]))
-        for t in c["shipping_taxes"]:
-            shipping_taxes[t["code"]] += Decimal(str(t["amount"]))
-    return pricing.AlreadyCancelled(
-        quantity=quantity, amount=amount, shipping_amount=shipping, taxes=dict(taxes),
-        shipping_taxes=dict(shipping_taxes),
-    )
+        amounts = amounts_from_stored(c["amount"], c["shipping_amount"], c["taxes"], c["shipping_taxes"])
+        already = pricing.amounts_add(already, amounts, c["quantity"])
+    return already
 
 
 def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError]:
@@ -267,7 +264,3 @@ def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str
         currency=pl.line.order.currency, restock=restock_for(pl.normalised_reason), requested_by=user,
         source=source, request_id=request_id,
     )
-
-
-def tax_json(taxes: Sequence[TaxAmount]) -> list[dict]:
-    return [{"code": t.code, "amount": str(t.amount)} for t in taxes]

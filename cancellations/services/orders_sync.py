@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from .. import pricing
 from ..marketplaces.base import AccountError, LineTax, MarketplaceOrder, MarketplaceOrderLine
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
+from .line_money import cancelled_fields, tax_json
 from .reasons import reasons_refresh
 
 DEFAULT_LOOKBACK = timedelta(days=30)  # first sync; and every sync where lists filter on creation date
@@ -56,27 +57,20 @@ def _taxes(items: tuple[LineTax, ...]) -> list[dict]:
 
 
 def _line_values(ml: MarketplaceOrderLine) -> dict:
-    amount, shipping = Decimal("0"), Decimal("0")
-    taxes: dict[str, Decimal] = {}
-    shipping_taxes: dict[str, Decimal] = {}
+    total = pricing.AlreadyCancelled()
     for e in ml.cancellations:
-        amount += e.amount
-        shipping += e.shipping_amount
-        for t in e.taxes:
-            taxes[t.code] = taxes.get(t.code, Decimal("0")) + t.amount
-        for t in e.shipping_taxes:
-            shipping_taxes[t.code] = shipping_taxes.get(t.code, Decimal("0")) + t.amount
+        amounts = pricing.CancelAmounts(e.amount, e.shipping_amount, e.taxes, e.shipping_taxes)
+        total = pricing.amounts_add(total, amounts, e.quantity)
     return {
         "sku": ml.sku, "title": ml.title[:300], "quantity": ml.quantity, "unit_price": ml.unit_price,
         "price": ml.price, "shipping_price": ml.shipping_price, "taxes": _taxes(ml.taxes),
         "shipping_taxes": _taxes(ml.shipping_taxes), "status": ml.status,
-        "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity), "cancelled_amount": amount,
-        "cancelled_shipping_amount": shipping, "cancelled_taxes": {k: str(v) for k, v in taxes.items()},
-        "cancelled_shipping_taxes": {k: str(v) for k, v in shipping_taxes.items()},
+        **cancelled_fields(total, line_quantity=ml.quantity),
+        # Walmart reports units, not amounts: its cancelled quantity is the line's own figure.
+        "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity),
         "marketplace_cancellations": [
             {"id": e.id, "quantity": e.quantity, "amount": str(e.amount), "shipping_amount": str(e.shipping_amount),
-             "taxes": [{"code": t.code, "amount": str(t.amount)} for t in e.taxes],
-             "shipping_taxes": [{"code": t.code, "amount": str(t.amount)} for t in e.shipping_taxes]}
+             "taxes": tax_json(e.taxes), "shipping_taxes": tax_json(e.shipping_taxes)}
             for e in ml.cancellations
         ],
         "raw": _as_stored(ml.raw),
