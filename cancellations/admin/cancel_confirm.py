@@ -30,12 +30,12 @@ from ..services import (
     cancellation_preview,
     cancellation_request,
 )
+from ..services.cancellation_request import MAX_LINES_PER_REQUEST
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
 PERMISSION = "cancellations.request_cancellation"
-MAX_LINES = 500
 TEMPLATE = "admin/cancellations/cancel_confirm.html"
 CORRECTABLE_FIELDS = ("quantity", "reason")
 
@@ -100,9 +100,9 @@ def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRe
         raise PermissionDenied("You may not request cancellations.")
     data = request.POST if request.method == "POST" else request.GET
     ids = _parse_ids(data.get("ids", ""))
-    if ids is None or len(ids) > MAX_LINES:
+    if ids is None or len(ids) > MAX_LINES_PER_REQUEST:
         model_admin.message_user(
-            request, f"Select between 1 and {MAX_LINES} order lines to cancel.", messages.WARNING
+            request, f"Select between 1 and {MAX_LINES_PER_REQUEST} order lines to cancel.", messages.WARNING
         )
         return HttpResponseRedirect(reverse("admin:cancellations_orderline_changelist"))
 

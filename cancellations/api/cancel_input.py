@@ -13,8 +13,8 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from ..services import LineError, LineRequest
+from ..services.cancellation_request import MAX_LINES_PER_REQUEST
 
-MAX_LINES = 500
 _NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
 
@@ -49,7 +49,7 @@ class LineInputSerializer(_NoUnknownKeys, serializers.Serializer):
 
 
 class CancellationInputSerializer(_NoUnknownKeys, serializers.Serializer):
-    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES_PER_REQUEST)
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=100,
         help_text="A normalised reason (customer_request, out_of_stock, ...) or the marketplace's own code.",
@@ -59,7 +59,7 @@ class CancellationInputSerializer(_NoUnknownKeys, serializers.Serializer):
 
 class OrderCancelInputSerializer(CancellationInputSerializer):
     lines = LineInputSerializer(
-        many=True, required=False, allow_empty=False, max_length=MAX_LINES,
+        many=True, required=False, allow_empty=False, max_length=MAX_LINES_PER_REQUEST,
         help_text="Lines of this order; omitted: every line that can still be cancelled, in full.",
     )
 

@@ -34,6 +34,10 @@ CANCELLABLE_LINE_STATUSES = {
 }
 
 
+#: Most lines one request may name (every entry point checks it; the service enforces it).
+MAX_LINES_PER_REQUEST = 500
+
+
 def line_is_cancellable(line: OrderLine) -> bool:
     """Units left to cancel and a marketplace status that allows it (annotate with ``with_in_flight``)."""
     statuses = CANCELLABLE_LINE_STATUSES.get(line.order.account.marketplace, set())
@@ -101,6 +105,8 @@ def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError
     errors = []
     if not lines:
         errors.append(LineError(None, "lines", "Give at least one order line."))
+    if len(lines) > MAX_LINES_PER_REQUEST:
+        errors.append(LineError(None, "lines", f"At most {MAX_LINES_PER_REQUEST} lines per request."))
     seen = set()
     for lr in lines:
         if lr.quantity is not None and (
