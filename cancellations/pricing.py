@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from .marketplaces.base import TaxAmount
+from .marketplaces.base import LineTax, TaxAmount
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -38,24 +38,18 @@ def money(value: Decimal | int | str) -> Decimal:
 
 
 @dataclass(frozen=True)
-class TaxLine:
-    """One tax on the whole line (all units). ``rule`` is Mirakl's ``tax_calculation_rule``, kept for
-    display: we compute and send every tax whatever its rule, so ``NONE`` taxes are never forgotten."""
-
-    code: str
-    amount: Decimal
-    rule: str = ""
-
-
-@dataclass(frozen=True)
 class LineMoney:
-    """The money of one order line. ``price`` is the item price of all units, shipping excluded."""
+    """The money of one order line. ``price`` is the item price of all units, shipping excluded.
+
+    Each tax is on the whole line (all units). Its ``rule`` (Mirakl's ``tax_calculation_rule``) is kept for
+    display: every tax is computed and sent whatever its rule, so ``NONE`` taxes are never forgotten.
+    """
 
     quantity: int
     price: Decimal
     shipping_price: Decimal
-    taxes: tuple[TaxLine, ...] = ()
-    shipping_taxes: tuple[TaxLine, ...] = ()
+    taxes: tuple[LineTax, ...] = ()
+    shipping_taxes: tuple[LineTax, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +98,7 @@ class CancelAmounts:
         }
 
 
-def _tax_totals(taxes: Iterable[TaxLine]) -> dict[str, Decimal]:
+def _tax_totals(taxes: Iterable[LineTax]) -> dict[str, Decimal]:
     """Line taxes by code, in order of first appearance (two entries with one code are added up)."""
     totals: dict[str, Decimal] = {}
     for tax in taxes:

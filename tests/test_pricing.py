@@ -8,12 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from cancellations.marketplaces.base import TaxAmount
+from cancellations.marketplaces.base import LineTax, TaxAmount
 from cancellations.pricing import (
     AlreadyCancelled,
     CancelAmounts,
     LineMoney,
-    TaxLine,
     amounts_add,
     cancellation_amounts,
     money,
@@ -25,8 +24,8 @@ D = Decimal
 def line_of(quantity=3, price="10.00", shipping="0.00", taxes=(), shipping_taxes=()) -> LineMoney:
     return LineMoney(
         quantity=quantity, price=D(price), shipping_price=D(shipping),
-        taxes=tuple(TaxLine(code, D(amount), rule) for code, amount, rule in taxes),
-        shipping_taxes=tuple(TaxLine(code, D(amount), rule) for code, amount, rule in shipping_taxes),
+        taxes=tuple(LineTax(code, D(amount), rule=rule) for code, amount, rule in taxes),
+        shipping_taxes=tuple(LineTax(code, D(amount), rule=rule) for code, amount, rule in shipping_taxes),
     )
 
 
@@ -187,8 +186,8 @@ def test_property_every_split_adds_up_to_the_line_exactly():
             cents = lambda: D(rng.randint(0, 50_000)) / 100  # noqa: E731
             line = LineMoney(
                 quantity=quantity, price=cents(), shipping_price=cents(),
-                taxes=(TaxLine("GST", cents(), "PROPORTIONAL_TO_AMOUNT"), TaxLine("PST", cents(), "NONE")),
-                shipping_taxes=(TaxLine("GST", cents(), "PROPORTIONAL_TO_AMOUNT"),),
+                taxes=(LineTax("GST", cents(), rule="PROPORTIONAL_TO_AMOUNT"), LineTax("PST", cents(), rule="NONE")),
+                shipping_taxes=(LineTax("GST", cents(), rule="PROPORTIONAL_TO_AMOUNT"),),
             )
             for steps in splits(quantity):
                 results, already = cancel_in_steps(line, steps)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from .. import pricing
-from ..marketplaces.base import PreparedCall
+from ..marketplaces.base import LineTax, PreparedCall
 from ..marketplaces.registry import get_backend
 from ..models import (
     IN_FLIGHT_STATUSES,
@@ -80,9 +80,9 @@ class CancellationPreview:
 
 
 def _money(line: OrderLine) -> pricing.LineMoney:
-    def taxes(items) -> tuple[pricing.TaxLine, ...]:
+    def taxes(items) -> tuple[LineTax, ...]:
         return tuple(
-            pricing.TaxLine(code=t["code"], amount=Decimal(str(t["amount"])), rule=t.get("rule", ""))
+            LineTax(code=t["code"], amount=Decimal(str(t["amount"])), rule=t.get("rule", ""))
             for t in items
         )
 

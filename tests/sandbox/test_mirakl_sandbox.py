@@ -75,8 +75,8 @@ def cancel_of(backend: MiraklBackend, order_id: str, line_id: str, quantity: int
     line = next(ln for ln in order.lines if ln.external_id == line_id)
     money = pricing.LineMoney(
         quantity=line.quantity, price=line.price, shipping_price=line.shipping_price,
-        taxes=tuple(pricing.TaxLine(t.code, t.amount, t.rule) for t in line.taxes),
-        shipping_taxes=tuple(pricing.TaxLine(t.code, t.amount, t.rule) for t in line.shipping_taxes),
+        taxes=line.taxes,
+        shipping_taxes=line.shipping_taxes,
     )
     amounts = pricing.cancellation_amounts(money, already_of(line), quantity)
     return LineCancel(
