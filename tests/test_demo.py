@@ -79,7 +79,7 @@ def test_demo_serves_cancels_through_the_sandbox_stops_on_ctrl_c_and_reruns(demo
         assert answer.status_code == 202, answer.text
         assert answer.json()["cancellations"][0]["status"] == "confirmed"
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

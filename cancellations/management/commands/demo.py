@@ -6,6 +6,7 @@ Safe to run again: it reuses the admin user, the accounts, the sandbox orders an
 from __future__ import annotations
 
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The demo needs the sandbox: run with DJANGO_DEBUG=true or SANDBOX_ENABLED=true.")
         base = f"http://{opts['host']}:{opts['port']}"
+        signal.signal(signal.SIGTERM, _stop)  # `kill` stops it like Ctrl-C does
         password = self._admin_user()
         accounts = self._accounts(base)
         server = self._serve(opts["host"], opts["port"])
@@ -154,6 +156,10 @@ class Command(BaseCommand):
                 self.stdout.write("sweeper: " + " ".join(f"{k}={v}" for k, v in report.items() if v))
             connection.close()
             time.sleep(3)
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 class _QuietHandler(WSGIRequestHandler):
