@@ -107,6 +107,10 @@ class OrderLine(models.Model):
     shipping_taxes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=50, blank=True, help_text="As the marketplace reports it.")
     cancelled_quantity = models.PositiveIntegerField(default=0, help_text="Confirmed cancelled units.")
+    open_quantity = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Units the marketplace still lets the seller cancel, where it tracks status per unit (Walmart).",
+    )
     # Amounts already cancelled on the marketplace (confirmed), so the next cancel never exceeds the rest.
     cancelled_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     cancelled_shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
@@ -143,8 +147,11 @@ class OrderLine(models.Model):
 
     @property
     def cancellable_quantity(self) -> int:
-        """Units that may still be cancelled: not confirmed cancelled and not held by one in flight."""
-        return max(self.quantity - self.cancelled_quantity - self.in_flight, 0)
+        """Units that may still be cancelled: not cancelled, not shipped (where known per unit), not in flight."""
+        left = self.quantity - self.cancelled_quantity
+        if self.open_quantity is not None:
+            left = min(left, self.open_quantity)
+        return max(left - self.in_flight, 0)
 
 
 class CancellationReason(models.TextChoices):

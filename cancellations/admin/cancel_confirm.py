@@ -182,10 +182,11 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
         rows, blocked = [], []
         for pl in group.lines:
             line = pl.line
+            line.in_flight_quantity = facts[line.pk][1]  # the same rule as everywhere (OrderLine.cancellable_quantity)
             shown.add(line.pk)
             row = LineRow(
                 preview=pl,
-                cancellable=max(line.quantity - line.cancelled_quantity - facts[line.pk][1], 0),
+                cancellable=line.cancellable_quantity,
                 included=typed[line.pk] != 0,
                 quantity_input=post.get(f"quantity-{line.pk}", str(pl.quantity)),
                 reason_input=post.get(f"reason-{line.pk}", ""),

@@ -156,6 +156,9 @@ class MarketplaceOrderLine:
     shipping_taxes: tuple[LineTax, ...] = ()
     cancellations: tuple[ExternalCancellation, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    #: Units the seller may still cancel, where the marketplace tracks status per unit (Walmart: Created or
+    #: Acknowledged units); None where the line's status decides for all its units (Mirakl).
+    open_quantity: int | None = None
 
 
 @dataclass(frozen=True)

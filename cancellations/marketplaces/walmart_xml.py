@@ -30,6 +30,7 @@ COMMON_NS = "http://walmart.com/"
 #: Namespaces Walmart accepts on the ``orderCancellation`` root (an unqualified root is refused).
 CANCEL_NAMESPACES = (ORDERS_NS, LEGACY_ORDERS_NS)
 STATUS_CANCELLED = "Cancelled"
+OPEN_STATUSES = frozenset({"created", "acknowledged"})  # units a seller may still cancel
 UNIT_EACH = "EACH"
 TAX_MODE = "TAX_EXCLUDED"  # Walmart lists taxes beside the charges they apply to
 DEFAULT_CURRENCY = "CAD"
@@ -302,6 +303,7 @@ def line_from_data(line: Mapping[str, Any]) -> MarketplaceOrderLine:
         taxes=tuple(LineTax(code=c, amount=a) for c, a in taxes.items()),
         shipping_taxes=tuple(LineTax(code=c, amount=a) for c, a in shipping_taxes.items()),
         raw=dict(line),
+        open_quantity=sum(q for s, q in statuses if s.lower() in OPEN_STATUSES),
     )
 
 

@@ -596,9 +596,12 @@ def _line_data(number: int, spec: Mapping[str, Any], province: str, now: datetim
     rates = TAX_RATES[province]
     status = spec.get("status", "Acknowledged")
     cancelled = int(spec.get("cancelled", 0)) if status != wx.STATUS_CANCELLED else quantity
+    shipped = int(spec.get("shipped", 0))  # units of an otherwise open line already shipped
     statuses = []
-    if quantity - cancelled:
-        statuses.append({"status": status, "quantity": quantity - cancelled, "reason": ""})
+    if quantity - cancelled - shipped:
+        statuses.append({"status": status, "quantity": quantity - cancelled - shipped, "reason": ""})
+    if shipped:
+        statuses.append({"status": "Shipped", "quantity": shipped, "reason": ""})
     if cancelled:
         statuses.append({"status": wx.STATUS_CANCELLED, "quantity": cancelled,
                          "reason": spec.get("reason", "CUSTOMER_REQUESTED_SELLER_TO_CANCEL")})
@@ -637,7 +640,8 @@ def _order_data(purchase_order_id: str, lines: Sequence[Mapping[str, Any]], prov
 def order_add(seller: SandboxSeller, *, purchase_order_id: str, lines: Sequence[Mapping[str, Any]],
               province: str = "ON", created_at: datetime | None = None) -> SandboxOrder:
     """Create (or reset) one order. A line: {"sku", "quantity", "unit_price", "status"} plus optional
-    "title", "shipping_price", "cancelled" (units already cancelled), "reason", "line_number"."""
+    "title", "shipping_price", "cancelled" (units already cancelled), "shipped" (units already shipped),
+    "reason", "line_number"."""
     now = timezone.now()
     order, _ = SandboxOrder.objects.update_or_create(
         seller=seller, external_id=purchase_order_id,

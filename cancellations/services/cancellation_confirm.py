@@ -24,6 +24,8 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
         reference = (result.marketplace_reference if result else "") or c.marketplace_reference
         if result is not None and result.line_status:
             line.status = result.line_status
+        if line.open_quantity is not None:
+            line.open_quantity = max(line.open_quantity - c.quantity, 0)
         if result is not None and result.cancelled_quantity is not None:
             line.cancelled_quantity = min(result.cancelled_quantity, line.quantity)
         elif not reference or reference not in {str(e.get("id")) for e in line.marketplace_cancellations}:
@@ -38,7 +40,9 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
                     "shipping_amount": str(c.shipping_amount), "taxes": c.taxes, "shipping_taxes": c.shipping_taxes,
                 }]
         c.marketplace_reference = reference
-    OrderLine.objects.bulk_update(lines.values(), ["status", *CANCELLED_FIELDS, "marketplace_cancellations"])
+    OrderLine.objects.bulk_update(
+        lines.values(), ["status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations"]
+    )
     cancellations_transition(
         [c for c, _ in pairs], CancellationStatus.CONFIRMED, message=message or "Confirmed by the marketplace",
         confirmed_at=timezone.now(), marketplace_reference=lambda c: c.marketplace_reference, error_code="",

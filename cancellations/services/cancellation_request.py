@@ -38,10 +38,15 @@ CANCELLABLE_LINE_STATUSES = {
 MAX_LINES_PER_REQUEST = 500
 
 
+def _status_blocks(line: OrderLine) -> bool:
+    """The marketplace's status forbids cancelling. Where it tracks units (Walmart), open units decide."""
+    allowed = line.status.lower() in CANCELLABLE_LINE_STATUSES.get(line.order.account.marketplace, set())
+    return not allowed and (line.open_quantity is None or line.open_quantity == 0)
+
+
 def line_is_cancellable(line: OrderLine) -> bool:
     """Units left to cancel and a marketplace status that allows it (annotate with ``with_in_flight``)."""
-    statuses = CANCELLABLE_LINE_STATUSES.get(line.order.account.marketplace, set())
-    return line.cancellable_quantity > 0 and line.status.lower() in statuses
+    return line.cancellable_quantity > 0 and not _status_blocks(line)
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> C
         group = groups.setdefault(account.pk, PreviewGroup(account=account))
         already = _already(line, in_flight[line.pk])
         cancellable = max(line.quantity - already.quantity, 0)
+        if line.open_quantity is not None:  # units already shipped cannot be cancelled
+            held = sum(c["quantity"] for c in in_flight[line.pk])
+            cancellable = min(cancellable, max(line.open_quantity - held, 0))
         quantity = lr.quantity if lr.quantity is not None else cancellable
         pl = PreviewLine(line=line, quantity=quantity)
         group.lines.append(pl)
@@ -172,10 +180,10 @@ def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> C
 def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: int) -> tuple[str, str] | None:
     if not account.enabled:
         return "line", f"Account {account.name} is disabled."
-    if line.status.lower() not in CANCELLABLE_LINE_STATUSES.get(account.marketplace, set()):
+    if _status_blocks(line):
         return "line", f"The line is {line.status or 'in an unknown state'} on the marketplace; it cannot be cancelled."
     if cancellable <= 0:
-        return "quantity", "Nothing left to cancel on this line (cancelled or already being cancelled)."
+        return "quantity", "Nothing left to cancel on this line (shipped, cancelled or already being cancelled)."
     if lr.quantity is not None and quantity > cancellable:
         return "quantity", f"At most {cancellable} unit(s) can still be cancelled; {quantity} asked."
     return None

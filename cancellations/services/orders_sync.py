@@ -19,7 +19,7 @@ from ..marketplaces.base import AccountError, LineTax, MarketplaceOrder, Marketp
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
-from .line_money import cancelled_fields, tax_json
+from .line_money import CANCELLED_FIELDS, cancelled_fields, tax_json
 from .reasons import reasons_refresh
 
 DEFAULT_LOOKBACK = timedelta(days=30)  # first sync; and every sync where lists filter on creation date
@@ -27,8 +27,7 @@ OVERLAP = timedelta(minutes=10)  # re-read a little before the last sync so noth
 
 ORDER_FIELDS = ["customer_order_id", "status", "currency", "ordered_at", "tax_mode", "raw"]
 LINE_FIELDS = ["sku", "title", "quantity", "unit_price", "price", "shipping_price", "taxes", "shipping_taxes",
-               "status", "cancelled_quantity", "cancelled_amount", "cancelled_shipping_amount", "cancelled_taxes",
-               "cancelled_shipping_taxes", "marketplace_cancellations", "raw"]
+               "status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations", "raw"]
 
 
 @dataclass
@@ -64,7 +63,7 @@ def _line_values(ml: MarketplaceOrderLine) -> dict:
     return {
         "sku": ml.sku, "title": ml.title[:300], "quantity": ml.quantity, "unit_price": ml.unit_price,
         "price": ml.price, "shipping_price": ml.shipping_price, "taxes": _taxes(ml.taxes),
-        "shipping_taxes": _taxes(ml.shipping_taxes), "status": ml.status,
+        "shipping_taxes": _taxes(ml.shipping_taxes), "status": ml.status, "open_quantity": ml.open_quantity,
         **cancelled_fields(total, line_quantity=ml.quantity),
         # Walmart reports units, not amounts: its cancelled quantity is the line's own figure.
         "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity),

@@ -80,3 +80,25 @@ def test_recorded_calls_hold_no_secret(walmart_live):
     for call in MarketplaceCall.objects.exclude(operation="token"):
         for header in ("WM_SEC.AUTH_SIGNATURE", "WM_SEC.ACCESS_TOKEN"):
             assert call.request_headers.get(header) in (None, "***")
+
+
+def test_a_partly_shipped_line_offers_only_its_open_units(walmart_live):
+    from cancellations.sandbox import walmart as walmart_sandbox
+    from cancellations.services import CancellationRequestError
+
+    walmart_sandbox.order_add(walmart_live.sandbox_seller, purchase_order_id="5801000000099", lines=[
+        {"sku": "WM-CHAIRS", "quantity": 3, "unit_price": "40.00", "status": "Created", "shipped": 1}])
+    orders_sync(account=walmart_live)
+    (chairs,) = lines_of(walmart_live, "5801000000099")
+    assert (chairs.open_quantity, OrderLine.objects.with_in_flight().get(pk=chairs.pk).cancellable_quantity) == (2, 2)
+    with pytest.raises(CancellationRequestError, match="At most 2 unit"):
+        _cancel([(chairs, 3)])
+    (c,) = _cancel([(chairs, None)])  # everything that can still be cancelled
+    assert (c.quantity, c.status) == (2, "confirmed")
+    chairs.refresh_from_db()
+    assert (chairs.cancelled_quantity, chairs.open_quantity) == (2, 0)
+    orders_sync(account=walmart_live)
+    chairs.refresh_from_db()
+    assert (chairs.cancelled_quantity, chairs.open_quantity) == (2, 0)
+    with pytest.raises(CancellationRequestError):
+        _cancel([(chairs, 1)])  # the shipped unit is refund territory, not cancellation

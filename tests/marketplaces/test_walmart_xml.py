@@ -198,3 +198,17 @@ def test_error_bodies_other_shapes():
     assert (oauth[0].code, oauth[0].message) == ("invalid_client", "Bad client")
     assert wx.errors_from_body(b"Service Unavailable") == []
     assert wx.errors_from_body(b"<html><body>502</body></html>") == []
+
+
+def test_open_quantity_counts_only_created_and_acknowledged_units():
+    from cancellations.marketplaces.walmart_xml import line_from_data
+
+    line = line_from_data({
+        "lineNumber": "1", "item": {"sku": "S"}, "orderLineQuantity": {"amount": "4"},
+        "orderLineStatuses": {"orderLineStatus": [
+            {"status": "Shipped", "statusQuantity": {"amount": "1"}},
+            {"status": "Acknowledged", "statusQuantity": {"amount": "2"}},
+            {"status": "Cancelled", "statusQuantity": {"amount": "1"}},
+        ]},
+    })
+    assert (line.quantity, line.cancelled_quantity, line.open_quantity) == (4, 1, 2)
