@@ -253,10 +253,6 @@ class Cancellation(models.Model):
     def __str__(self) -> str:
         return f"Cancel {self.quantity} x {self.line_id} ({self.status})"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
 
 class CancellationEvent(models.Model):
     """History: one row per status change of a cancellation (who, when, from, to, why)."""

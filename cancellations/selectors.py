@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Cancellation, MarketplaceAccount, Order, OrderLine
+from .models import Cancellation, MarketplaceAccount, Order
 from .services.reasons import ReasonBook
 
 
@@ -15,10 +15,6 @@ def reason_choices(account: MarketplaceAccount) -> list[tuple[str, str]]:
 
 def order_list() -> QuerySet[Order]:
     return Order.objects.select_related("account").order_by("-ordered_at", "-id")
-
-
-def order_lines_for(order_ids) -> QuerySet[OrderLine]:
-    return OrderLine.objects.with_in_flight().filter(order_id__in=order_ids).order_by("order_id", "id")
 
 
 def cancellation_list() -> QuerySet[Cancellation]:

@@ -247,19 +247,20 @@ def test_a_call_is_claimed_once(fake, mirakl_order, django_capture_on_commit_cal
     assert len(fake.sent) == 1
 
 
-def test_crash_after_send_leaves_a_record_the_sweeper_completes(fake, mirakl_order, settings,
+@pytest.mark.parametrize("call_state", [CallState.SENDING, CallState.DONE],
+                         ids=["crash-after-send", "crash-after-answer-before-record"])
+def test_a_crash_mid_send_leaves_a_record_the_sweeper_completes(fake, mirakl_order, call_state,
                                                                 django_capture_on_commit_callbacks):
-    """A worker that died after claiming (and sending) leaves a stale 'sending' call: verify, don't resend."""
+    """A worker died after claiming: either the call has no answer, or the answer was stored but the result
+    was not. Either way the cancellation sits in 'sending'; the sweeper reads back instead of resending."""
     line1, _ = _lines(mirakl_order)
     with django_capture_on_commit_callbacks(execute=False):
         c = _request([line1], quantity=1)[0]
-    call = MarketplaceCall.objects.get(operation="cancel")
-    # Simulate the crash: the claim happened and the marketplace applied it, but nothing was recorded.
-    call.state, call.claimed_at = CallState.SENDING, timezone.now() - timedelta(hours=1)
-    call.save()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    MarketplaceCall.objects.filter(operation="cancel").update(state=call_state, claimed_at=an_hour_ago)
     Cancellation.objects.filter(pk=c.pk).update(status="sending", attempts=1, baseline_cancelled_quantity=0,
-                                                updated_at=call.claimed_at)
-    fake.remote_cancelled["M-1-1"] = 1
+                                                updated_at=an_hour_ago)
+    fake.remote_cancelled["M-1-1"] = 1  # the marketplace had applied it
     report = cancellations_sweep()
     c.refresh_from_db()
     assert report["stale_sends"] == 1 and c.status == "confirmed" and fake.sent == []
@@ -334,21 +335,6 @@ def test_reading_back_waits_for_the_grace_period(fake, mirakl_order, settings, d
     assert cancellations_sweep()["verified"] == 1
     c.refresh_from_db()
     assert c.status == "confirmed" and len(fake.sent) == 1
-
-
-def test_crash_after_the_answer_before_the_result_is_recorded(fake, mirakl_order, settings,
-                                                             django_capture_on_commit_callbacks):
-    """The call row says answered, the cancellation still says sending: the sweeper reads the order back."""
-    line1, _ = _lines(mirakl_order)
-    with django_capture_on_commit_callbacks(execute=False):
-        c = _request([line1], quantity=1)[0]
-    MarketplaceCall.objects.filter(operation="cancel").update(state=CallState.DONE, status_code=200)
-    Cancellation.objects.filter(pk=c.pk).update(status="sending", attempts=1, baseline_cancelled_quantity=0,
-                                                updated_at=timezone.now() - timedelta(hours=1))
-    fake.remote_cancelled["M-1-1"] = 1
-    report = cancellations_sweep()
-    c.refresh_from_db()
-    assert report["stale_sends"] == 1 and c.status == "confirmed" and fake.sent == []
 
 
 def test_a_line_missing_from_a_success_answer_is_read_back_not_rejected(fake, mirakl_order,
