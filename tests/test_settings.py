@@ -60,3 +60,8 @@ def test_debug_is_off_unless_asked_for():
     code = "from django.conf import settings; print(settings.DEBUG, settings.SANDBOX_ENABLED)"
     result = _manage("shell", "-c", code, env={k: v for k, v in PRODUCTION.items() if k != "DJANGO_DEBUG"})
     assert result.stdout.strip().splitlines()[-1] == "False False", result.stderr
+
+
+def test_migrations_match_the_models():
+    result = _manage("makemigrations", "--check", "--dry-run", env={"DJANGO_DEBUG": "true"})
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -262,19 +262,19 @@ def endpoint(mode: str, operation: str, method: str) -> Callable:
 
 
 def _serve(call: Call, view: Callable[..., HttpResponse], kwargs: Mapping[str, Any]) -> tuple[HttpResponse, float]:
-    """The view's answer, and how long to hold it back (a slow_after_apply fault)."""
+    """The answer, and how long to hold it back (slow faults: the work is done and logged first)."""
     fault = state.fault_take(marketplace=MARKETPLACE, operation=call.operation, seller=call.seller)
     if fault is not None:
         immediate = _fault_reply(call, fault)
         if immediate is not None:
             raise immediate
-        if fault.kind == FaultKind.SLOW:
-            time.sleep(_delay(fault))
-            if call.operation == "cancel":  # the gateway gave up on its downstream: nothing was applied
-                raise reply(504, "DOWNSTREAM_SYSTEM_TIME_OUT.GMP_ORDER_API", "Downstream system timed out",
+        if fault.kind == FaultKind.SLOW and call.operation == "cancel":
+            # The gateway gave up on its downstream: nothing was applied, and the 504 comes late.
+            timeout = reply(504, "DOWNSTREAM_SYSTEM_TIME_OUT.GMP_ORDER_API", "Downstream system timed out",
                             info="Gateway timeout.")
+            return _error_response(call.mode, timeout), _delay(fault)
     response = view(call, **kwargs)  # commits its own changes
-    late = fault is not None and fault.kind == FaultKind.SLOW_AFTER_APPLY
+    late = fault is not None and fault.kind in (FaultKind.SLOW, FaultKind.SLOW_AFTER_APPLY)
     return response, (_delay(fault) if late else 0.0)
 
 
