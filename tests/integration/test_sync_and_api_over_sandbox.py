@@ -82,3 +82,15 @@ def test_double_submit_of_everything_left_is_refused_the_second_time(api, mirakl
     again = api.post("/api/cancellations/", body, format="json")
     assert again.status_code == 400 and again.json()["errors"][0]["field"] == "quantity"
     assert Cancellation.objects.count() == 1 and cancel_calls_received(mirakl_live) == 1
+
+
+def test_periodic_sync_task_syncs_every_enabled_account(mirakl_live):
+    from cancellations.models import MarketplaceAccount
+    from cancellations.tasks import orders_sync_all_task
+
+    MarketplaceAccount.objects.create(name="off", marketplace="mirakl", base_url="https://off.example.com",
+                                      credentials={"api_key": "k"}, enabled=False)
+    Order.objects.filter(account=mirakl_live).delete()
+    MarketplaceAccount.objects.filter(pk=mirakl_live.pk).update(last_synced_at=None)
+    assert orders_sync_all_task() == 1  # one task per enabled account (run inline here)
+    assert Order.objects.filter(account=mirakl_live).count() == 6

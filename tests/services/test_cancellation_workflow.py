@@ -401,3 +401,16 @@ def test_retry_of_an_unverified_outcome_reads_the_order_back_first(fake, mirakl_
         cancellation_retry(cancellation=c, source="cli")
     c.refresh_from_db()
     assert c.status == "confirmed" and fake.sent == []
+
+
+def test_periodic_sweep_task_enqueues_calls_left_queued(fake, mirakl_order, django_capture_on_commit_callbacks):
+    from cancellations.tasks import cancellations_sweep_task
+
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):  # the on-commit enqueue was lost
+        c = _request([line1], quantity=1)[0]
+    assert cancellations_sweep_task()["enqueued"] == 0  # too fresh: its own enqueue may still be on the way
+    MarketplaceCall.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    assert cancellations_sweep_task()["enqueued"] == 1
+    c.refresh_from_db()
+    assert c.status == "confirmed" and len(fake.sent) == 1
