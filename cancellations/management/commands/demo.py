@@ -58,6 +58,7 @@ class Command(BaseCommand):
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The demo needs the sandbox: run with DJANGO_DEBUG=true or SANDBOX_ENABLED=true.")
         base = f"http://{opts['host']}:{opts['port']}"
+        signal.signal(signal.SIGINT, _stop)  # Ctrl-C, even if the shell started us with SIGINT ignored
         signal.signal(signal.SIGTERM, _stop)  # `kill` stops it like Ctrl-C does
         password = self._admin_user()
         accounts = self._accounts(base)
