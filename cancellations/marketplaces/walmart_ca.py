@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from django.views.decorators.debug import sensitive_variables
 
 from . import walmart_xml as wx
 from .base import (
@@ -184,6 +185,7 @@ class WalmartCABackend(MarketplaceBackend):
             path += "/" + quote(order_id, safe="")
         return path + ("/" + action if action else "")
 
+    @sensitive_variables("headers")
     def _call(self, operation: str, method: str, path: str, *, body: str | None = None,
               ok_statuses: Sequence[int] = ()) -> requests.Response:
         """One attempt: the final URL is built once here, signed (or token-stamped) and sent unchanged."""
@@ -221,12 +223,14 @@ class WalmartCABackend(MarketplaceBackend):
 
     # --- signature mode ------------------------------------------------------------------------------
 
+    @sensitive_variables("value")
     def _credential(self, name: str) -> str:
         value = self.account.credentials.get(name)
         if not value or not isinstance(value, str):
             raise AccountError(f"Walmart {self.auth_mode} credentials lack {name!r}", code="missing_credentials")
         return value
 
+    @sensitive_variables("signature")
     def _signature_headers(self, url: str, method: str, correlation_id: str) -> dict[str, str]:
         consumer_id = self._credential("consumer_id")
         channel_type = self._credential("channel_type")
@@ -250,6 +254,7 @@ class WalmartCABackend(MarketplaceBackend):
     def _token_key(self) -> tuple[str, str]:
         return (self.base_url, self._credential("client_id"))
 
+    @sensitive_variables("headers")
     def _oauth_headers(self, correlation_id: str) -> dict[str, str]:
         headers = {
             "WM_SEC.ACCESS_TOKEN": self._access_token(),
@@ -264,6 +269,7 @@ class WalmartCABackend(MarketplaceBackend):
             headers["WM_CONSUMER.CHANNEL.TYPE"] = str(channel_type)
         return headers
 
+    @sensitive_variables("token")
     def _access_token(self) -> str:
         key = self._token_key()
         with _TOKENS.lock:  # one fetch at a time per process; the others then find it cached
@@ -274,6 +280,7 @@ class WalmartCABackend(MarketplaceBackend):
         self._token = token
         return token
 
+    @sensitive_variables("client_secret", "basic", "data", "token")
     def _token_fetch(self) -> tuple[str, float]:
         client_id, client_secret = self._credential("client_id"), self._credential("client_secret")
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
