@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
 from .marketplaces.base import MarketplaceError
-from .marketplaces.walmart_signing import load_private_key
+from .marketplaces.walmart_ca.signing import load_private_key
 from .models import Marketplace
 
 UNKNOWN_KEY = "Unknown field."

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from django.views.decorators.debug import sensitive_variables
 
-from .base import AccountError
+from ..base import AccountError
 
 _KEY_HELP = (
     "expected the base64 PKCS#8 key from Seller Center, or a PEM key "

@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from ..jsonexact import json_dumps_exact
-from .base import (
+from ...jsonexact import json_dumps_exact
+from ..base import (
     CancelResult,
     ConfigurationError,
     ExternalCancellation,
