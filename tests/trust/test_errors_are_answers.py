@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.views.debug import technical_500_response
 
 from cancellations.marketplaces.base import AccountConfig
-from cancellations.marketplaces.mirakl import MiraklBackend
-from cancellations.marketplaces.walmart_ca import WalmartCABackend
+from cancellations.marketplaces.mirakl.backend import MiraklBackend
+from cancellations.marketplaces.walmart_ca.backend import WalmartCABackend
 from cancellations.models import Cancellation, MarketplaceAccount
 from tests.api.conftest import db_counts, user_with
 from tests.factories import account_create, order_create
-from tests.marketplaces.test_walmart_backend import PRIVATE_KEY
+from tests.marketplaces.walmart_ca.test_backend import PRIVATE_KEY
 
 pytestmark = pytest.mark.django_db
 BASE = "https://marketplace.example.com"
