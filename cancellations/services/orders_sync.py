@@ -15,10 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import pricing
-from ..marketplaces.base import LineTax, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
+from ..marketplaces.base import AccountError, LineTax, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
+from .events import account_error_record
 from .line_money import CANCELLED_FIELDS, cancelled_fields, tax_json
 from .reasons import reasons_refresh
 
@@ -149,7 +150,10 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
                 orders_page_upsert(account=account, page=page, report=report)
     except MarketplaceError as exc:
         error = f"Sync failed: {exc.code}: {exc.message[:500]}"
-        MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=error)
+        if isinstance(exc, AccountError):
+            account_error_record(account_id=account.pk, error=error)  # with its event and alert
+        else:
+            MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=error)
         account.last_error = error
         raise
     MarketplaceAccount.objects.filter(pk=account.pk).update(last_synced_at=started, last_error="")
