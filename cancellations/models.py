@@ -78,6 +78,11 @@ class MarketplaceAccount(models.Model):
         """Where credentials are sent: marketplace, auth mode and host root, as one comparable string."""
         return f"{self.marketplace} {self.auth_mode} {self.base_url.rstrip('/')}"
 
+    def credentials_give(self, credentials: dict) -> None:
+        """Store ``credentials`` as given (again) by their owner for where the account points now."""
+        self.credentials = credentials
+        self._loaded_credentials = None  # saved as new: bound to the current destination
+
     def credentials_bound_here(self) -> bool:
         """True when the stored credentials were given for the current destination (or there are none)."""
         return not self.credentials or self.credentials_bound_to == self.credentials_destination()
