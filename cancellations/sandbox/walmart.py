@@ -41,9 +41,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from ..jsonexact import json_dumps_exact
-from ..marketplaces import walmart_xml as wx
-from ..marketplaces.walmart_ca import WALMART_CA_REASONS
-from ..marketplaces.walmart_signing import verify
+from ..marketplaces.walmart_ca import codec as wx
+from ..marketplaces.walmart_ca.backend import WALMART_CA_REASONS
+from ..marketplaces.walmart_ca.signing import verify
 from . import state
 from .models import FaultKind, SandboxFault, SandboxOrder, SandboxSeller, SandboxToken, secret_digest
 
