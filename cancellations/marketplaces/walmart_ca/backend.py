@@ -39,7 +39,7 @@ from ..base import (
     TransientError,
 )
 from . import codec as wx
-from .signing import load_private_key, sign
+from .signing import private_key_cached, sign
 
 #: The cancellation reasons Walmart Canada documents (code → label).
 WALMART_CA_REASONS: dict[str, str] = {
@@ -95,8 +95,8 @@ def token_cache_clear() -> None:
 
 class WalmartCABackend(MarketplaceBackend):
     marketplace: ClassVar[str] = "walmart_ca"
-    #: Orders per list page (Walmart allows up to 200).
-    page_size: int = 100
+    #: Orders per list page: Walmart's documented maximum (``limit`` ≤ 200), so a sync makes the fewest calls.
+    page_size: int = 200
     lists_by_update_time = False  # the CA orders list filters on createdStartDate only
 
     def __init__(self, account: AccountConfig, *, on_exchange: ExchangeCallback | None = None,
@@ -231,7 +231,7 @@ class WalmartCABackend(MarketplaceBackend):
         consumer_id = self._credential("consumer_id")
         channel_type = self._credential("channel_type")
         if self._private_key is None:
-            self._private_key = load_private_key(self._credential("private_key"))
+            self._private_key = private_key_cached(self._credential("private_key"))
         timestamp = str(int(time.time() * 1000))
         signature = sign(consumer_id=consumer_id, url=url, method=method, timestamp_ms=timestamp,
                          private_key=self._private_key)
