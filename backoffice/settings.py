@@ -176,8 +176,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Marketplaces ---
 MARKETPLACE_BACKENDS = {
-    "walmart_ca": "cancellations.marketplaces.walmart_ca.WalmartCABackend",
-    "mirakl": "cancellations.marketplaces.mirakl.MiraklBackend",
+    "walmart_ca": "cancellations.marketplaces.walmart_ca.backend.WalmartCABackend",
+    "mirakl": "cancellations.marketplaces.mirakl.backend.MiraklBackend",
 }
 # (connect, read) seconds for every marketplace HTTP call.
 MARKETPLACE_HTTP_TIMEOUT = (

@@ -11,7 +11,7 @@ from typing import Any
 from rest_framework import serializers
 
 from .marketplaces.base import MarketplaceError
-from .marketplaces.walmart_signing import load_private_key
+from .marketplaces.walmart_ca.signing import load_private_key
 from .models import Marketplace
 
 UNKNOWN_KEY = "Unknown field."

@@ -28,7 +28,7 @@ def seller_register(*, marketplace: str, credentials: Mapping[str, Any], options
         identifier = credentials["client_id"]
         defaults = {"secret_sha256": secret_digest(credentials["client_secret"]), "public_key_pem": ""}
     elif marketplace == "walmart_ca":
-        from ..marketplaces.walmart_signing import load_private_key
+        from ..marketplaces.walmart_ca.signing import load_private_key
 
         identifier = credentials["consumer_id"]
         public = load_private_key(credentials["private_key"]).public_key()

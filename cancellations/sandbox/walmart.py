@@ -38,9 +38,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ..jsonexact import json_dumps_exact
-from ..marketplaces import walmart_xml as wx
-from ..marketplaces.walmart_ca import WALMART_CA_REASONS
-from ..marketplaces.walmart_signing import verify
+from ..marketplaces.walmart_ca import codec as wx
+from ..marketplaces.walmart_ca.backend import WALMART_CA_REASONS
+from ..marketplaces.walmart_ca.signing import verify
 from . import state
 from .endpoint import (
     ERROR_METHOD,

@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from cancellations import pricing
 from cancellations.jsonexact import json_dumps_exact
-from cancellations.marketplaces import mirakl as mirakl_backend
 from cancellations.marketplaces.base import (
     AccountConfig,
     AccountError,
@@ -27,7 +26,8 @@ from cancellations.marketplaces.base import (
     PermanentError,
     TransientError,
 )
-from cancellations.marketplaces.mirakl import MiraklBackend
+from cancellations.marketplaces.mirakl import backend as mirakl_backend
+from cancellations.marketplaces.mirakl.backend import MiraklBackend
 from cancellations.sandbox import mirakl as sandbox
 from cancellations.sandbox.models import FaultKind, SandboxFault, SandboxOrder, SandboxRequest
 from cancellations.sandbox.provision import seller_register

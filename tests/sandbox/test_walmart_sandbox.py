@@ -20,8 +20,8 @@ from cancellations.marketplaces.base import (
     PermanentError,
     TransientError,
 )
-from cancellations.marketplaces.walmart_ca import WalmartCABackend, token_cache_clear
-from cancellations.marketplaces.walmart_signing import sign
+from cancellations.marketplaces.walmart_ca.backend import WalmartCABackend, token_cache_clear
+from cancellations.marketplaces.walmart_ca.signing import sign
 from cancellations.sandbox import provision
 from cancellations.sandbox.models import (
     FaultKind,

@@ -295,7 +295,7 @@ def test_mirakl_batches_split_by_tax_mode(settings, mirakl_account, django_captu
     """Mirakl's own backend decides the batches: one OR30 call per account and tax mode."""
     from unittest import mock
 
-    settings.MARKETPLACE_BACKENDS = {"mirakl": "cancellations.marketplaces.mirakl.MiraklBackend"}
+    settings.MARKETPLACE_BACKENDS = {"mirakl": "cancellations.marketplaces.mirakl.backend.MiraklBackend"}
     excluded = order_create(account=mirakl_account, external_id="EX", lines=2, tax_mode="TAX_EXCLUDED")
     included = order_create(account=mirakl_account, external_id="IN", lines=1, tax_mode="TAX_INCLUDED")
     with mock.patch("cancellations.services.enqueue.calls_enqueue"):

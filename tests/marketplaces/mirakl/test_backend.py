@@ -21,7 +21,7 @@ from cancellations.marketplaces.base import (
     TaxAmount,
     TransientError,
 )
-from cancellations.marketplaces.mirakl import MiraklBackend, json_dumps_exact
+from cancellations.marketplaces.mirakl.backend import MiraklBackend, json_dumps_exact
 
 BASE = "https://mirakl.example.com"
 API_KEY = "c0ffee-mirakl-shop-key-4242"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from .base import AccountError
+from ..base import AccountError
 
 _KEY_HELP = (
     "expected the base64 PKCS#8 key from Seller Center, or a PEM key "

@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from .base import LineCancel, LineTax, MarketplaceOrder, MarketplaceOrderLine
+from ..base import LineCancel, LineTax, MarketplaceOrder, MarketplaceOrderLine
 
 ORDERS_NS = "http://walmart.com/mp/v3/orders"
 LEGACY_ORDERS_NS = "http://walmart.com/mp/orders"

@@ -1,7 +1,7 @@
 """Walmart Canada: cancel order lines, read orders, in both of Walmart's auth modes.
 
 * ``signature`` (legacy CA API, ``/v3/ca/...``, XML): every request carries an RSA signature over the exact URL,
-  method and a millisecond timestamp (see ``walmart_signing``).
+  method and a millisecond timestamp (see ``signing``).
 * ``oauth`` (Global API, ``/v3/...`` with ``WM_MARKET: ca``, JSON): an access token from ``/v3/token``
   (client credentials), cached per process until shortly before it expires.
 
@@ -22,8 +22,7 @@ from urllib.parse import quote, urlencode
 import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from . import walmart_xml as wx
-from .base import (
+from ..base import (
     AccountConfig,
     AccountError,
     CancelResult,
@@ -39,7 +38,8 @@ from .base import (
     Reason,
     TransientError,
 )
-from .walmart_signing import load_private_key, sign
+from . import codec as wx
+from .signing import load_private_key, sign
 
 #: The cancellation reasons Walmart Canada documents (code → label).
 WALMART_CA_REASONS: dict[str, str] = {

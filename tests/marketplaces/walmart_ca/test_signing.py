@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cancellations.marketplaces.base import AccountError
-from cancellations.marketplaces.walmart_signing import load_private_key, sign, string_to_sign, verify
+from cancellations.marketplaces.walmart_ca.signing import load_private_key, sign, string_to_sign, verify
 
 FIXTURES = Path("/work/shared/fixtures/walmart_ca")
 VECTORS = json.loads((FIXTURES / "signature_test_vectors.json").read_text())

@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from ..jsonexact import json_dumps_exact
-from .base import (
+from ...jsonexact import json_dumps_exact
+from ..base import (
     CancelResult,
     ConfigurationError,
     ExternalCancellation,

@@ -11,8 +11,8 @@ from xml.etree.ElementTree import Element
 import pytest
 from defusedxml.ElementTree import fromstring
 
-from cancellations.marketplaces import walmart_xml as wx
 from cancellations.marketplaces.base import LineCancel, LineTax
+from cancellations.marketplaces.walmart_ca import codec as wx
 
 FIXTURES = Path("/work/shared/fixtures/walmart_ca")
 
@@ -201,7 +201,7 @@ def test_error_bodies_other_shapes():
 
 
 def test_open_quantity_counts_only_created_and_acknowledged_units():
-    from cancellations.marketplaces.walmart_xml import line_from_data
+    from cancellations.marketplaces.walmart_ca.codec import line_from_data
 
     line = line_from_data({
         "lineNumber": "1", "item": {"sku": "S"}, "orderLineQuantity": {"amount": "4"},
