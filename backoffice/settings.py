@@ -12,8 +12,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env")
+# The `.env` that bin/demo writes, for `manage.py` in this checkout. DJANGO_ENV_FILE names another file, or
+# none when empty (the tests do that, so a developer's `.env` never changes what they run against).
+ENV_FILE = env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).exists():
+    environ.Env.read_env(ENV_FILE)
 
 # Off unless asked for: a deploy that forgets a variable fails closed. bin/demo and bin/test turn it on.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

@@ -12,7 +12,7 @@ venv_ready() {
   [ -n "$extra" ] && spec=".[$extra]"
   sum=$(sha256sum pyproject.toml | cut -c1-16)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
-    echo "Installing dependencies into .venv ..."
+    echo "Installing dependencies into .venv (the first run takes a minute or two) ..."
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e "$spec"
     echo "$sum" > "$stamp"

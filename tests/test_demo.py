@@ -61,6 +61,9 @@ def test_demo_serves_cancels_through_the_sandbox_stops_on_ctrl_c_and_reruns(demo
         output = _wait_for(proc, "Press Ctrl-C to stop.")
         assert output.count("Created account") == 3
         assert "Synced Best Buy CA (Mirakl): 6 new orders" in output
+        # Each step is announced, and the admin URL comes only once every account is synced.
+        assert "Syncing Walmart CA (signature) through the real HTTP client" in output
+        assert output.rindex("Synced ") < output.index("/admin/")
         password = (tmp_path / "demo-admin-password.txt").read_text().strip()
         assert f"admin / {password}" in output
 

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SANDBOX_", "CREDENTIALS_"))}
+    clean["DJANGO_ENV_FILE"] = ""  # never the developer's .env (bin/demo writes one with DJANGO_DEBUG=true)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
                           capture_output=True, text=True, timeout=60)
 
@@ -65,3 +66,21 @@ def test_debug_is_off_unless_asked_for():
 def test_migrations_match_the_models():
     result = _manage("makemigrations", "--check", "--dry-run", env={"DJANGO_DEBUG": "true"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_env_file_is_read_only_where_named(tmp_path):
+    dot_env = tmp_path / ".env"
+    dot_env.write_text("DJANGO_DEBUG=true\n")
+    code = "from django.conf import settings; print(settings.DEBUG)"
+    production = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_DEBUG"}
+    named = _manage("shell", "-c", code, env={**production, "DJANGO_ENV_FILE": str(dot_env)})
+    assert named.stdout.strip().splitlines()[-1] == "True", named.stderr
+    unnamed = _manage("shell", "-c", code, env=production)
+    assert unnamed.stdout.strip().splitlines()[-1] == "False", unnamed.stderr
+
+
+def test_the_tests_ignore_the_checkouts_env_file_and_data_folder():
+    from django.conf import settings
+
+    assert os.environ["DJANGO_ENV_FILE"] == ""
+    assert Path(settings.DATA_DIR) != ROOT / "data" and not list(Path(settings.DATA_DIR).glob("*.txt"))

@@ -105,3 +105,37 @@ def test_retry_and_dispatch_commands(fake, mirakl_order, django_capture_on_commi
     out, code = _run("dispatch_cancellations")
     assert code == 0 and "sent=1" in out
     assert Cancellation.objects.get().status == "confirmed"
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        ("2026-11-10", "2026-11-10T05:00:00+00:00"),  # a date: its midnight in TIME_ZONE
+        ("2026-11-10T08:30:00", "2026-11-10T13:30:00+00:00"),  # naive: in TIME_ZONE
+        ("2026-11-01T08:30:00Z", "2026-11-01T08:30:00+00:00"),
+        ("2026-11-01T08:30:00-07:00", "2026-11-01T15:30:00+00:00"),
+    ],
+)
+def test_sync_orders_since_takes_a_date_a_naive_or_an_aware_time(settings, monkeypatch, mirakl_account, since,  # noqa: F811
+                                                                 expected):
+    from datetime import UTC
+
+    from cancellations.management.commands import sync_orders
+    from cancellations.services.orders_sync import SyncReport
+
+    settings.TIME_ZONE = "America/Toronto"
+    seen = []
+    monkeypatch.setattr(sync_orders, "orders_sync",
+                        lambda *, account, since: seen.append(since) or SyncReport(account=account.name))
+    out, code = _run("sync_orders", "--account", "BESTBUY", "--since", since)
+    assert code == 0, out
+    assert seen[0].astimezone(UTC).isoformat() == expected
+
+
+def test_sync_orders_bad_input_names_the_value_and_the_accounts(mirakl_account):  # noqa: F811
+    out, code = _run("sync_orders", "--since", "yesterday")
+    assert code == 2 and "'yesterday' is not a date" in out
+    out, code = _run("sync_orders", "--account", "Nope", "--json")
+    assert code == 2
+    error = json.loads(out[: out.rindex("}") + 1])["errors"][0]
+    assert error["field"] == "--account" and "no account named 'Nope'; accounts: 'bestbuy'" in error["message"]

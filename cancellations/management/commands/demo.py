@@ -50,36 +50,44 @@ class Command(BaseCommand):
     help = "Start the demo back-office with the built-in marketplace sandbox (embedded default)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1", help="Address to listen on")
+        parser.add_argument("--port", type=int, default=8000, help="Port to serve on (0: any free port)")
         parser.add_argument("--no-serve", action="store_true", help="Set up and sync, then exit")
 
     def handle(self, *args, **opts) -> None:
         if not settings.SANDBOX_ENABLED:
             raise CommandError("The demo needs the sandbox: run with DJANGO_DEBUG=true or SANDBOX_ENABLED=true.")
-        base = f"http://{opts['host']}:{opts['port']}"
         signal.signal(signal.SIGINT, _stop)  # Ctrl-C, even if the shell started us with SIGINT ignored
         signal.signal(signal.SIGTERM, _stop)  # `kill` stops it like Ctrl-C does
         password = self._admin_user()
-        accounts = self._accounts(base)
+        # The sandbox is served by this process: listen first (port 0 picks a free one), then sync through it.
         server = self._serve(opts["host"], opts["port"])
+        base = f"http://{opts['host']}:{server.server_port}"
         try:
+            accounts = self._accounts(base)
             self._sync(accounts)
-            self._banner(base, password)
             if opts["no_serve"]:
+                self._say("Set up and synced (--no-serve: not serving).")
                 return
+            self._banner(base, password)
             self._sweep_forever()
         except KeyboardInterrupt:
-            self.stdout.write("\nStopping the demo ...")
+            self._say("\nStopping the demo ...")
         finally:
             server.shutdown()
             server.server_close()
+
+    def _say(self, text: str) -> None:
+        """Progress as it happens, even when stdout is a pipe."""
+        self.stdout.write(text)
+        self.stdout.flush()
 
     def _admin_user(self) -> str:
         path = Path(settings.DATA_DIR) / "demo-admin-password.txt"
         User = get_user_model()
         user = User.objects.filter(username=ADMIN_USERNAME).first()
         if user is not None and path.exists():
+            self._say(f"Admin user: {ADMIN_USERNAME} (password in {path})")
             return path.read_text().strip()
         password = secrets.token_urlsafe(9)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +98,7 @@ class Command(BaseCommand):
         else:
             user.set_password(password)
             user.save(update_fields=["password"])
+        self._say(f"Admin user: {ADMIN_USERNAME} (new password, kept in {path})")
         return password
 
     def _accounts(self, base: str) -> list[MarketplaceAccount]:
@@ -102,14 +111,15 @@ class Command(BaseCommand):
                     name=spec["name"], marketplace=spec["marketplace"], base_url=url,
                     credentials=spec["credentials"](), options=spec["options"],
                 )
-                self.stdout.write(f"Created account {account.name}")
+                self._say(f"Created account {account.name} ({account.marketplace}, sandbox at {url})")
             elif account.base_url != url:
                 account.base_url = url
                 account.save(update_fields=["base_url"])
             seller = seller_register(marketplace=account.marketplace, credentials=account.credentials,
                                      options=account.options)
             sandbox = walmart_sandbox if account.marketplace == "walmart_ca" else mirakl_sandbox
-            sandbox.orders_seed(seller)
+            seeded = sandbox.orders_seed(seller)
+            self._say(f"Sandbox orders for {account.name}: {len(seeded)}")
             accounts.append(account)
         return accounts
 
@@ -128,17 +138,18 @@ class Command(BaseCommand):
     def _sync(self, accounts: list[MarketplaceAccount]) -> None:
         since = timezone.now() - timezone.timedelta(days=60)
         for account in accounts:
+            self._say(f"Syncing {account.name} through the real HTTP client ...")
             try:
                 report = orders_sync(account=account, since=since)
             except MarketplaceError as exc:
                 self.stderr.write(f"{account.name}: sync failed: {exc.code} {exc.message}")
                 continue
-            self.stdout.write(f"Synced {account.name}: {report.orders_created} new orders, "
-                              f"{report.orders_updated} updated, {report.reasons} reasons")
+            self._say(f"Synced {account.name}: {report.orders_created} new orders, {report.orders_updated} "
+                      f"updated, {report.lines_created} new lines, {report.reasons} reasons")
         connection.close()
 
     def _banner(self, base: str, password: str) -> None:
-        self.stdout.write(self.style.SUCCESS(
+        self._say(self.style.SUCCESS(
             f"\nThe back-office is running at {base}/admin/\n"
             f"  Log in as: {ADMIN_USERNAME} / {password}\n"
             f"  Orders to cancel: {base}/admin/cancellations/orderline/  (select lines, action "
