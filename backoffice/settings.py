@@ -189,10 +189,14 @@ CELERY_TASK_ROUTES = {
 }
 
 # --- Marketplaces ---
-MARKETPLACE_BACKENDS = {
-    "walmart_ca": "cancellations.marketplaces.walmart_ca.backend.WalmartCABackend",
-    "mirakl": "cancellations.marketplaces.mirakl.backend.MiraklBackend",
-}
+# The one list of marketplaces: each entry is a package's declarative spec (cancellations/marketplaces/spec.py).
+# Model choices, the admin and API account forms, the sandbox and the demo all read it.
+MARKETPLACES = [
+    "cancellations.marketplaces.walmart_ca.spec.SPEC",
+    "cancellations.marketplaces.mirakl.spec.SPEC",
+]
+# Replace a marketplace's backend class (its key -> a dotted path), e.g. with an in-process test backend.
+MARKETPLACE_BACKENDS: dict[str, str] = {}
 # (connect, read) seconds for every marketplace HTTP call.
 MARKETPLACE_HTTP_TIMEOUT = (
     env.float("MARKETPLACE_CONNECT_TIMEOUT", default=5.0),
@@ -205,8 +209,6 @@ CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", def
 CANCELLATION_VERIFY_DELAY_SECONDS = env.float("CANCELLATION_VERIFY_DELAY_SECONDS", default=15.0)
 # A call claimed longer ago than this without an answer is treated as an unknown outcome and verified.
 CANCELLATION_STALE_SENDING_SECONDS = env.int("CANCELLATION_STALE_SENDING_SECONDS", default=300)
-# Seller cancellation-rate thresholds per marketplace (Walmart CA asks for under 3%).
-CANCELLATION_RATE_THRESHOLDS = {"walmart_ca": 0.03, "mirakl": 0.02}
 
 # --- Events, webhooks, alerts ---
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
