@@ -229,6 +229,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # The built-in marketplace emulator. On by default only in DEBUG; never mounted otherwise unless asked.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# Sandbox knobs (cancellations/sandbox/endpoint.py; a sandbox seller's options override them): hold every answer
+# back this many ms (a network round trip), and answer 429 + Retry-After above this many calls/s per seller.
+SANDBOX_LATENCY_MS = env.float("SANDBOX_LATENCY_MS", default=0)
+SANDBOX_RATE_LIMIT_PER_SECOND = env.float("SANDBOX_RATE_LIMIT_PER_SECOND", default=0)
 
 LOGGING = {
     "version": 1,

@@ -21,7 +21,7 @@ from cancellations.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from cancellations.sandbox.models import SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
+from cancellations.sandbox.models import SandboxCancel, SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
 from tests.factories import account_create, line_create, order_create
 
 STATUSES = [s.value for s in CancellationStatus]
@@ -79,6 +79,8 @@ def admin_rows_create(n: int, *, user=None) -> dict[str, object]:
         SandboxFault.objects.create(seller=seller, marketplace="mirakl", operation="cancel", kind="server_error")
         SandboxRequest.objects.create(marketplace="mirakl", seller=seller, operation="cancel", method="PUT",
                                       path="/api/orders/cancel", status_code=204)
+        SandboxCancel.objects.create(seller=seller, order_id=f"S-{i}", line_id=f"S-{i}-1", quantity=1,
+                                     operation="cancel")
     for i in range(1, n):
         line_create(order=order, external_id=f"{order.external_id}-extra-{i}", quantity=2)
     CancellationEvent.objects.bulk_create(
