@@ -165,10 +165,19 @@ CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The outbox is I/O-bound (each task waits on one marketplace round trip) and every task is idempotent (a call is
+# claimed under a row lock; a second run finds it claimed and skips), so: acknowledge after the task ran (a
+# worker lost mid-send gets its message redelivered), and take one message at a time per worker slot so a long
+# send never holds others back. Run workers with many threads: `celery -A backoffice worker --pool threads
+# --concurrency 16` (see the Procfile); each thread keeps its own database connection (CONN_MAX_AGE).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Embedded default: background tasks run on this many threads of the web process (0: inline, in the caller).
+EMBEDDED_POOL_THREADS = env.int("EMBEDDED_POOL_THREADS", default=4)
+# At exit, a command waits at most this long for the work it enqueued (what is left, the sweeper completes).
+EMBEDDED_POOL_EXIT_WAIT_SECONDS = env.float("EMBEDDED_POOL_EXIT_WAIT_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-cancellations": {
         "task": "cancellations.tasks.cancellations_sweep_task",
@@ -192,10 +201,14 @@ CELERY_TASK_ROUTES = {
 }
 
 # --- Marketplaces ---
-MARKETPLACE_BACKENDS = {
-    "walmart_ca": "cancellations.marketplaces.walmart_ca.backend.WalmartCABackend",
-    "mirakl": "cancellations.marketplaces.mirakl.backend.MiraklBackend",
-}
+# The one list of marketplaces: each entry is a package's declarative spec (cancellations/marketplaces/spec.py).
+# Model choices, the admin and API account forms, the sandbox and the demo all read it.
+MARKETPLACES = [
+    "cancellations.marketplaces.walmart_ca.spec.SPEC",
+    "cancellations.marketplaces.mirakl.spec.SPEC",
+]
+# Replace a marketplace's backend class (its key -> a dotted path), e.g. with an in-process test backend.
+MARKETPLACE_BACKENDS: dict[str, str] = {}
 # (connect, read) seconds for every marketplace HTTP call.
 MARKETPLACE_HTTP_TIMEOUT = (
     env.float("MARKETPLACE_CONNECT_TIMEOUT", default=5.0),
@@ -208,8 +221,6 @@ CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", def
 CANCELLATION_VERIFY_DELAY_SECONDS = env.float("CANCELLATION_VERIFY_DELAY_SECONDS", default=15.0)
 # A call claimed longer ago than this without an answer is treated as an unknown outcome and verified.
 CANCELLATION_STALE_SENDING_SECONDS = env.int("CANCELLATION_STALE_SENDING_SECONDS", default=300)
-# Seller cancellation-rate thresholds per marketplace (Walmart CA asks for under 3%).
-CANCELLATION_RATE_THRESHOLDS = {"walmart_ca": 0.03, "mirakl": 0.02}
 
 # --- Events, webhooks, alerts ---
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
@@ -230,6 +241,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # The built-in marketplace emulator. On by default only in DEBUG; never mounted otherwise unless asked.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# Sandbox knobs (cancellations/sandbox/endpoint.py; a sandbox seller's options override them): hold every answer
+# back this many ms (a network round trip), and answer 429 + Retry-After above this many calls/s per seller.
+SANDBOX_LATENCY_MS = env.float("SANDBOX_LATENCY_MS", default=0)
+SANDBOX_RATE_LIMIT_PER_SECOND = env.float("SANDBOX_RATE_LIMIT_PER_SECOND", default=0)
 
 LOGGING = {
     "version": 1,
