@@ -89,7 +89,7 @@ class CancellationAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin
     fieldsets = [
         (None, {"fields": ["status_badge", "account", "line", "quantity", "reason", "reason_code", "note",
                            "restock"]}),
-        ("Amounts sent (Mirakl)", {"fields": ["amount", "shipping_amount", "taxes_pretty",
+        ("Amounts sent (where the marketplace takes them)", {"fields": ["amount", "shipping_amount", "taxes_pretty",
                                               "shipping_taxes_pretty", "currency"]}),
         ("Marketplace", {"fields": ["marketplace_reference", "error_code", "error_message", "attempts",
                                     "next_attempt_at", "baseline_cancelled_quantity"]}),
