@@ -75,7 +75,7 @@ class MarketplaceAccountForm(forms.ModelForm):
         label="Remove all stored credentials first", required=False,
         help_text="Then only the values entered in this form are kept.",
     )
-    base_url = forms.URLField(assume_scheme="https", max_length=200,
+    base_url = forms.URLField(assume_scheme="https", max_length=200, widget=forms.URLInput({"class": "vURLField"}),
                               help_text=MarketplaceAccount._meta.get_field("base_url").help_text)
 
     class Meta:
@@ -164,8 +164,9 @@ def account_form_for(spec: MarketplaceSpec) -> type[MarketplaceAccountForm]:
     """The account form of one marketplace: its auth select, credential inputs and options."""
     attrs: dict[str, Any] = {"spec": spec}
     if spec.has_auth_choice:
-        attrs[AUTH] = forms.ChoiceField(label="Auth mode", choices=[(m.key, m.label) for m in spec.auth_modes],
-                                        help_text="Fill in the credentials of the mode chosen here.")
+        attrs[AUTH] = forms.ChoiceField(
+            label="Auth mode", help_text="Fill in the credentials of the mode chosen here.",
+            choices=[(m.key, f"{m.label} (deprecated)" if m.deprecation else m.label) for m in spec.auth_modes])
     for key, field in spec.credential_fields().items():
         attrs[f"credential_{key}"] = _secret_input(field)
     for option in spec.options:
@@ -204,21 +205,19 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         main = [*BASE_FIELDS, *(f"option_{o.key}" for o in spec.options)]
         sets: list[tuple[str | None, dict]] = [(f"{spec.label} account", {"fields": main})]
         if spec.has_auth_choice:
-            sets.append(("Auth mode", {"fields": [AUTH], "description": self._deprecations(spec)}))
-        sets.append(("Credentials (write-only)", {
-            "fields": ["credentials_status", "clear_credentials"],
-            "description": "Stored values are never displayed. Fill in only what you want to change.",
-        }))
+            sets.append(("Auth mode", {"fields": [AUTH]}))
+        if obj is not None:
+            sets.append(("Credentials (write-only)", {
+                "fields": ["credentials_status", "clear_credentials"],
+                "description": "Stored values are never displayed. Fill in only what you want to change.",
+            }))
         for mode in spec.auth_modes:
             title = f"Credentials: {mode.label}" if spec.has_auth_choice else "Credential values"
             sets.append((title, {"fields": [f"credential_{f.key}" for f in mode.fields],
                                  "classes": ["auth-mode", f"auth-mode-{mode.key}"]}))
-        sets.append(("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}))
+        if obj is not None:
+            sets.append(("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}))
         return sets
-
-    @staticmethod
-    def _deprecations(spec: MarketplaceSpec) -> str:
-        return " ".join(f"{m.label}: {m.deprecation}" for m in spec.auth_modes if m.deprecation)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(order_total=Count("orders"))
@@ -255,8 +254,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Auth mode")
     def auth_mode_shown(self, obj: MarketplaceAccount) -> str:
         mode = obj.spec.auth_mode(obj.auth_mode)
-        label = mode.label if mode else obj.auth_mode
-        return f"{label} (deprecated)" if mode and mode.deprecation else label
+        return f"{obj.auth_mode} (deprecated)" if mode and mode.deprecation else obj.auth_mode
 
     @admin.display(description="Orders", ordering="order_total")
     def order_count(self, obj: MarketplaceAccount) -> int:
