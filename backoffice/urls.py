@@ -1,10 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Browsers ask for /favicon.ico on every page (the API docs too); the admin's <link rel="icon"> names it.
+    path("favicon.ico", RedirectView.as_view(url=static("cancellations/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/", include("cancellations.api.urls")),
 ]
