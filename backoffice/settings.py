@@ -176,13 +176,28 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cancellations.tasks.orders_sync_all_task",
         "schedule": env.float("ORDER_SYNC_INTERVAL_SECONDS", default=900.0),
     },
+    "deliver-webhooks-and-alerts": {
+        "task": "cancellations.tasks.outbound_sweep_task",
+        "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=30.0),
+    },
+}
+# Webhook deliveries run on their own queue, so a slow endpoint never holds up a cancellation worker
+# (run `celery -A backoffice worker -Q webhooks`, see the Procfile).
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="webhooks")
+CELERY_TASK_ROUTES = {
+    "cancellations.tasks.webhook_delivery_task": {"queue": WEBHOOK_QUEUE},
+    "cancellations.tasks.outbound_sweep_task": {"queue": WEBHOOK_QUEUE},
 }
 
 # --- Marketplaces ---
-MARKETPLACE_BACKENDS = {
-    "walmart_ca": "cancellations.marketplaces.walmart_ca.backend.WalmartCABackend",
-    "mirakl": "cancellations.marketplaces.mirakl.backend.MiraklBackend",
-}
+# The one list of marketplaces: each entry is a package's declarative spec (cancellations/marketplaces/spec.py).
+# Model choices, the admin and API account forms, the sandbox and the demo all read it.
+MARKETPLACES = [
+    "cancellations.marketplaces.walmart_ca.spec.SPEC",
+    "cancellations.marketplaces.mirakl.spec.SPEC",
+]
+# Replace a marketplace's backend class (its key -> a dotted path), e.g. with an in-process test backend.
+MARKETPLACE_BACKENDS: dict[str, str] = {}
 # (connect, read) seconds for every marketplace HTTP call.
 MARKETPLACE_HTTP_TIMEOUT = (
     env.float("MARKETPLACE_CONNECT_TIMEOUT", default=5.0),
@@ -195,8 +210,23 @@ CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", def
 CANCELLATION_VERIFY_DELAY_SECONDS = env.float("CANCELLATION_VERIFY_DELAY_SECONDS", default=15.0)
 # A call claimed longer ago than this without an answer is treated as an unknown outcome and verified.
 CANCELLATION_STALE_SENDING_SECONDS = env.int("CANCELLATION_STALE_SENDING_SECONDS", default=300)
-# Seller cancellation-rate thresholds per marketplace (Walmart CA asks for under 3%).
-CANCELLATION_RATE_THRESHOLDS = {"walmart_ca": 0.03, "mirakl": 0.02}
+
+# --- Events, webhooks, alerts ---
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)
+# First retry of a failed webhook delivery after this, doubling, for up to WEBHOOK_RETRY_WINDOW_SECONDS.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=60.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=3 * 24 * 3600)
+WEBHOOK_HTTP_TIMEOUT = (
+    env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0),
+    env.float("WEBHOOK_READ_TIMEOUT", default=10.0),
+)
+# Alert digests: one email per ALERT_DIGEST_SECONDS at most, to ALERT_EMAILS (none: no alerts recorded).
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+ALERT_DIGEST_SECONDS = env.int("ALERT_DIGEST_SECONDS", default=300)
+# EMAIL_URL: e.g. smtp+tls://user:password@smtp.example.com:587; the console in development.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # The built-in marketplace emulator. On by default only in DEBUG; never mounted otherwise unless asked.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from .marketplaces.registry import spec_for
 from .models import (
     IN_FLIGHT_STATUSES,
     Cancellation,
@@ -41,7 +41,7 @@ def needs_attention_q(now: datetime | None = None) -> Q:
 
 
 def rate_threshold(marketplace: str) -> Decimal:
-    return Decimal(str(settings.CANCELLATION_RATE_THRESHOLDS.get(marketplace, 0)))
+    return spec_for(marketplace).rate_threshold
 
 
 def _ratio(part: int, whole: int) -> Decimal:

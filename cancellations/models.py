@@ -345,3 +345,14 @@ class InventoryAdjustment(models.Model):
     def __str__(self) -> str:
         sign = "+" if self.restock else "±0"
         return f"{self.sku} {sign}{self.quantity}"
+
+
+# Events, webhooks and alerts live in their own module; imported here so Django registers them.
+from .integration_models import (  # noqa: E402, F401
+    AlertNotice,
+    DeliveryState,
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)

@@ -8,6 +8,8 @@ from celery import shared_task
 
 from .models import MarketplaceAccount
 from .services import call_dispatch, cancellations_sweep, cancellations_verify, orders_sync
+from .services.outbound import outbound_sweep
+from .services.webhooks import webhook_delivery_send
 
 
 @shared_task(ignore_result=True)
@@ -39,3 +41,14 @@ def orders_sync_all_task() -> int:
     for account_id in ids:
         orders_sync_task.delay(account_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def webhook_delivery_task(delivery_id: int) -> str:
+    return webhook_delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def outbound_sweep_task() -> dict:
+    """Due webhook deliveries, the alert digest and old events (on the webhooks queue)."""
+    return outbound_sweep()

@@ -59,7 +59,7 @@ def redis_broker_url():
 @pytest.fixture(autouse=True)
 def _walmart_token_cache_clear():
     """OAuth tokens are cached per process; a token from another test's sandbox must not leak in."""
-    from cancellations.marketplaces.walmart_ca.backend import token_cache_clear
+    from cancellations.marketplaces.walmart_global import token_cache_clear
 
     token_cache_clear()
     yield

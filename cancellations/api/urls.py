@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from .integrations import EventViewSet, WebhookEndpointViewSet
 from .views import AccountViewSet, CancellationViewSet, InventoryAdjustmentViewSet, OrderViewSet
 
 REDOC_TEMPLATE = "api/redoc_offline.html"  # the stock page loads web fonts from Google
@@ -13,6 +14,8 @@ router.register("accounts", AccountViewSet, basename="account")
 router.register("orders", OrderViewSet, basename="order")
 router.register("cancellations", CancellationViewSet, basename="cancellation")
 router.register("inventory-adjustments", InventoryAdjustmentViewSet, basename="inventory-adjustment")
+router.register("events", EventViewSet, basename="event")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,23 +1,51 @@
-"""Which backend serves which account (settings.MARKETPLACE_BACKENDS, like anymail's backends)."""
+"""The marketplaces this installation knows (``settings.MARKETPLACES``, the one list) and their backends.
+
+Everything that varies by marketplace is read from its spec here: model choices, forms, serializers, the
+sandbox and the demo. A backend class can be replaced per marketplace with ``settings.MARKETPLACE_BACKENDS``
+(like anymail's test backend).
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .base import AccountConfig, ExchangeCallback, MarketplaceBackend
+from .spec import MarketplaceSpec
 
 if TYPE_CHECKING:
     from ..models import MarketplaceAccount
 
 
-def backend_class(marketplace: str) -> type[MarketplaceBackend]:
+@cache
+def _load(paths: tuple[str, ...]) -> dict[str, MarketplaceSpec]:
+    specs = [import_string(path) for path in paths]
+    return {spec.key: spec for spec in specs}
+
+
+def specs() -> dict[str, MarketplaceSpec]:
+    """Every configured marketplace's spec by key, in the settings' order."""
+    return _load(tuple(settings.MARKETPLACES))
+
+
+def spec_for(marketplace: str) -> MarketplaceSpec:
     try:
-        return import_string(settings.MARKETPLACE_BACKENDS[marketplace])
-    except KeyError as exc:
-        raise LookupError(f"No backend configured for marketplace {marketplace!r}") from exc
+        return specs()[marketplace]
+    except KeyError:
+        raise LookupError(f"Marketplace {marketplace!r} is not configured (settings.MARKETPLACES)") from None
+
+
+def marketplace_choices() -> list[tuple[str, str]]:
+    """(key, label) of every configured marketplace: the model field's choices (a callable: no migration)."""
+    return [(spec.key, spec.label) for spec in specs().values()]
+
+
+def backend_class(marketplace: str) -> type[MarketplaceBackend]:
+    override = getattr(settings, "MARKETPLACE_BACKENDS", {}).get(marketplace)
+    return import_string(override or spec_for(marketplace).backend)
 
 
 def account_config(account: MarketplaceAccount) -> AccountConfig:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from .. import pricing
 from ..marketplaces.base import LineResult
 from ..models import Cancellation, CancellationStatus, InventoryAdjustment, OrderLine
+from .events import inventory_adjustments_created
 from .history import cancellations_transition
 from .line_money import CANCELLED_FIELDS, amounts_from_stored, cancelled_fields, line_cancelled
 
@@ -48,8 +49,9 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
         confirmed_at=timezone.now(), marketplace_reference=lambda c: c.marketplace_reference, error_code="",
         error_message="", next_attempt_at=None,
     )
-    InventoryAdjustment.objects.bulk_create(
+    adjustments = InventoryAdjustment.objects.bulk_create(
         InventoryAdjustment(account_id=c.account_id, cancellation=c, sku=lines[c.line_id].sku, quantity=c.quantity,
                             restock=c.restock)
         for c, _ in pairs
     )
+    inventory_adjustments_created(adjustments)

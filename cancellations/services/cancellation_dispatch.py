@@ -20,6 +20,7 @@ from ..models import CallState, Cancellation, CancellationStatus, MarketplaceAcc
 from .call_planning import calls_plan, line_cancel_from
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
+from .events import account_error_record
 from .history import cancellations_transition
 from .locking import skip_locked
 from .scheduling import retries_schedule, verifications_schedule
@@ -135,7 +136,7 @@ def _record_failure(call: MarketplaceCall, members: list[Cancellation], exc: Mar
         cancellations_transition(members, CancellationStatus.REJECTED, message=message, error_code=exc.code,
                                  error_message=message)
     elif isinstance(exc, AccountError):
-        MarketplaceAccount.objects.filter(pk=call.account_id).update(last_error=f"{exc.code}: {message}")
+        account_error_record(account_id=call.account_id, error=f"{exc.code}: {message}")
         cancellations_transition(members, CancellationStatus.FAILED, message=message, error_code=exc.code,
                                  error_message=f"Account problem: {message}")
     elif isinstance(exc, TransientError) and exc.outcome_unknown:

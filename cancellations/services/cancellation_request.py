@@ -24,6 +24,7 @@ from ..models import (
 )
 from .call_planning import calls_plan, cancellations_batch, line_cancel_from
 from .errors import CancellationRequestError, LineError
+from .events import cancellations_created
 from .line_money import amounts_from_stored, line_cancelled, tax_json
 from .reasons import ReasonBook, restock_for
 
@@ -262,6 +263,7 @@ def _request_record(*, lines, reason, note, user, source, request_id) -> list[Ca
                           message=note[:2000] or "Requested")
         for c in created
     )
+    cancellations_created(created)  # integration events, same transaction
     calls_plan(created)
     return created
 

@@ -21,6 +21,7 @@ from ..marketplaces.registry import backend_class, get_backend
 from ..models import Cancellation, CancellationStatus, MarketplaceAccount
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
+from .events import account_error_record
 from .history import cancellations_transition
 from .locking import skip_locked
 from .scheduling import retries_schedule, retry_delay
@@ -100,6 +101,7 @@ def _applied(c: Cancellation, remote_line, reports_ids: bool) -> LineResult | No
                       cancelled_quantity=None if reports_ids else remote_line.cancelled_quantity)
 
 
+@transaction.atomic
 def _verify_failed(account: MarketplaceAccount, members: list[Cancellation], exc: MarketplaceError) -> None:
     now = timezone.now()
     if isinstance(exc, TransientError):
@@ -109,7 +111,7 @@ def _verify_failed(account: MarketplaceAccount, members: list[Cancellation], exc
                                  message=f"Could not read the order back yet: {exc.message[:300]}")
         return
     if isinstance(exc, AccountError):
-        MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=f"{exc.code}: {exc.message[:500]}")
+        account_error_record(account_id=account.pk, error=f"{exc.code}: {exc.message[:500]}")
     # Still unknown whether it applied: never resend on our own; a person decides (retry or verify again).
     cancellations_transition(
         members, CancellationStatus.FAILED, error_code=OUTCOME_UNVERIFIED,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.utils import timezone
 
 from ..models import Cancellation, CancellationEvent, Source
+from .events import cancellations_moved
 
 
 def cancellations_transition(
@@ -32,3 +33,4 @@ def cancellations_transition(
             setattr(c, name, value(c) if callable(value) else value)
     Cancellation.objects.bulk_update(cancellations, ["status", "updated_at", *fields])
     CancellationEvent.objects.bulk_create(events)
+    cancellations_moved(cancellations, to_status)  # integration events, in the caller's transaction

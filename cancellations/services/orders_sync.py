@@ -19,6 +19,7 @@ from ..marketplaces.base import AccountError, LineTax, MarketplaceOrder, Marketp
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
+from .events import account_error_record
 from .line_money import CANCELLED_FIELDS, cancelled_fields, tax_json
 from .reasons import reasons_refresh
 
@@ -144,7 +145,7 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
                 report.pages += 1
                 orders_page_upsert(account=account, page=page, report=report)
         except AccountError as exc:
-            MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=f"{exc.code}: {exc.message[:500]}")
+            account_error_record(account_id=account.pk, error=f"{exc.code}: {exc.message[:500]}")
             raise
     MarketplaceAccount.objects.filter(pk=account.pk).update(last_synced_at=started, last_error="")
     account.last_synced_at = started

@@ -20,8 +20,9 @@ from cancellations.marketplaces.base import (
     PermanentError,
     TransientError,
 )
-from cancellations.marketplaces.walmart_ca.backend import WalmartCABackend, token_cache_clear
+from cancellations.marketplaces.walmart_ca.backend import WalmartCABackend
 from cancellations.marketplaces.walmart_ca.signing import sign
+from cancellations.marketplaces.walmart_global import token_cache_clear
 from cancellations.sandbox import provision
 from cancellations.sandbox.models import FaultKind, SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
 from cancellations.sandbox.walmart import SEED_ORDERS, order_add, orders_seed

@@ -24,9 +24,10 @@ from cancellations.marketplaces.base import (
     PermanentError,
     TransientError,
 )
-from cancellations.marketplaces.walmart_ca.backend import WALMART_CA_REASONS, WalmartCABackend, token_cache_clear
+from cancellations.marketplaces.walmart_ca.backend import WALMART_CA_REASONS, WalmartCABackend
 from cancellations.marketplaces.walmart_ca.codec import cancel_request_from_json, cancel_request_from_xml
 from cancellations.marketplaces.walmart_ca.signing import load_private_key, verify
+from cancellations.marketplaces.walmart_global import token_cache_clear
 
 FIXTURES = Path("/work/shared/fixtures/walmart_ca")
 BASE = "https://marketplace.walmartapis.com"

@@ -1,0 +1,37 @@
+"""What the product knows about Mirakl-powered marketplaces (facts: the Mirakl seller API, OR11/OR30/RE01)."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from ..spec import CANCEL, AuthMode, CredentialField, DemoAccount, MarketplaceSpec, OptionField
+
+TAX_MODES = ("TAX_EXCLUDED", "TAX_INCLUDED")
+
+SPEC = MarketplaceSpec(
+    key="mirakl",
+    label="Mirakl",
+    backend="cancellations.marketplaces.mirakl.backend.MiraklBackend",
+    currency="CAD",
+    # Lines not yet debited or shipped (OR30 cancels them).
+    line_operations={state: CANCEL for state in (
+        "staging", "waiting_acceptance", "waiting_debit", "waiting_debit_payment", "shipping")},
+    rate_threshold=Decimal("0.02"),
+    cancel_carries_amounts=True,
+    auth_modes=(AuthMode("api_key", "Shop API key", (CredentialField("api_key", "Mirakl API key"),)),),
+    default_auth="api_key",
+    options=(
+        OptionField("shop_id", "Shop ID", help_text="Sent on every call when set (the key's default shop "
+                                                    "otherwise).", integer_ok=True),
+        OptionField("tax_mode", "Order tax mode", help_text="Only orders in this tax mode are synced.",
+                    choices=TAX_MODES),
+    ),
+    sandbox_module="cancellations.sandbox.mirakl",
+    sandbox_path="mirakl",
+    demo_accounts=(
+        DemoAccount("Best Buy CA (Mirakl)", {"shop_id": "2001"}, lambda: {"api_key": secrets.token_urlsafe(24)}),
+    ),
+    order_id_label="order_id",
+    line_id_label="order_line_id",
+)

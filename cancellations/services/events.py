@@ -1,0 +1,116 @@
+"""Recording events in the caller's transaction, with a webhook delivery per subscribed endpoint.
+
+Which changes make which event is data (the two tables below), so a new status or source only needs a line
+here. ``data`` is the object as the API shows it at that moment (the API serializers, bodies never included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from ..models import (
+    Cancellation,
+    Event,
+    InventoryAdjustment,
+    MarketplaceAccount,
+    MarketplaceCall,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from . import alerts
+
+REQUESTED = "cancellation.requested"
+#: A cancellation moving to one of these statuses records this event.
+STATUS_EVENT_TYPES = {
+    "confirmed": "cancellation.confirmed",
+    "rejected": "cancellation.rejected",
+    "failed": "cancellation.failed",
+    "needs_attention": "cancellation.needs_attention",
+}
+#: A cancellation created with one of these sources records this event instead of ``cancellation.requested``.
+SOURCE_EVENT_TYPES = {"marketplace": "cancellation.marketplace_detected"}
+INVENTORY_ADJUSTMENT_CREATED = "inventory_adjustment.created"
+ACCOUNT_ERROR = "account.error"
+
+EVENT_TYPES = (REQUESTED, *STATUS_EVENT_TYPES.values(), *SOURCE_EVENT_TYPES.values(),
+               INVENTORY_ADJUSTMENT_CREATED, ACCOUNT_ERROR)
+
+
+def events_record(event_type: str, objects: Iterable[dict]) -> list[Event]:
+    """One event per object (already in its API shape), and the deliveries owed for them. Caller's transaction."""
+    events = Event.objects.bulk_create(Event(type=event_type, data=data) for data in objects)
+    if not events:
+        return events
+    endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True).only("pk", "events")
+                 if event_type in e.events]
+    now = timezone.now()
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now, window_started_at=now)
+        for event in events for endpoint in endpoints
+    )
+    if deliveries:
+        from .webhooks import deliveries_enqueue_on_commit
+
+        deliveries_enqueue_on_commit([d.pk for d in deliveries])
+    return events
+
+
+def _cancellations_as_api(cancellations: Sequence[Cancellation]) -> list[dict]:
+    """The cancellations as ``GET /api/cancellations/`` shows them, read back in two queries."""
+    from ..api.serializers import CancellationSerializer
+
+    fresh = (
+        Cancellation.objects.select_related("account", "line__order", "requested_by")
+        .prefetch_related(Prefetch("calls", queryset=MarketplaceCall.objects.order_by("created_at", "id")))
+        .filter(pk__in=[c.pk for c in cancellations])
+        .order_by("pk")
+    )
+    return list(CancellationSerializer(fresh, many=True).data)
+
+
+def cancellations_moved(cancellations: Sequence[Cancellation], to_status: str) -> None:
+    """Hook of the one status-change function: the event for ``to_status``, if it has one."""
+    event_type = STATUS_EVENT_TYPES.get(to_status)
+    if not cancellations or event_type is None:
+        return
+    with transaction.atomic():
+        events_record(event_type, _cancellations_as_api(cancellations))
+        alerts.cancellations_notice(cancellations, to_status)
+
+
+def cancellations_created(cancellations: Sequence[Cancellation]) -> None:
+    """Hook of cancellation creation: ``cancellation.requested`` or the event its source calls for."""
+    if not cancellations:
+        return
+    with transaction.atomic():
+        by_type: dict[str, list[dict]] = {}
+        for data in _cancellations_as_api(cancellations):
+            by_type.setdefault(SOURCE_EVENT_TYPES.get(data["source"], REQUESTED), []).append(data)
+        for event_type, objects in by_type.items():
+            events_record(event_type, objects)
+        alerts.rate_crossings_notice(cancellations)
+
+
+def inventory_adjustments_created(adjustments: Sequence[InventoryAdjustment]) -> None:
+    from ..api.serializers import InventoryAdjustmentSerializer
+
+    if not adjustments:
+        return
+    fresh = InventoryAdjustment.objects.select_related("account").filter(
+        pk__in=[a.pk for a in adjustments]).order_by("pk")
+    events_record(INVENTORY_ADJUSTMENT_CREATED, InventoryAdjustmentSerializer(fresh, many=True).data)
+
+
+@transaction.atomic
+def account_error_record(*, account_id: int, error: str) -> None:
+    """Store an account-level problem (bad key, 401/403) with its ``account.error`` event and alert."""
+    from ..api.accounts import AccountSerializer
+
+    MarketplaceAccount.objects.filter(pk=account_id).update(last_error=error)
+    account = MarketplaceAccount.objects.get(pk=account_id)
+    events_record(ACCOUNT_ERROR, [AccountSerializer(account).data])
+    alerts.notice_add(kind="account_error", subject=f"Account {account.name}: {error[:200]}", body=error)

@@ -1,0 +1,225 @@
+"""Webhook endpoints and the delivery of events to them: signed POSTs, retried with backoff for days.
+
+Deliveries are rows written with their event (``events.events_record``); a Celery task sends one after the
+change commits (with a broker), and a sweep sends whatever is due, so a dead worker loses nothing. Sending
+never happens inside the change's transaction or worker: the task runs on its own queue, and in the embedded
+default only the sweep sends (``deliver_webhooks --loop`` or the demo's delivery thread).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework.fields import DateTimeField
+
+from backoffice.celery import app as celery_app
+
+from ..models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..webhook_signature import HEADER as SIGNATURE_HEADER
+from ..webhook_signature import signature_header
+from .locking import skip_locked
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+USER_AGENT = "Backoffice-Webhooks/1.0"
+#: How long a claimed delivery is left alone by other sweeps (longer than any request can take).
+CLAIM_LEASE = timedelta(seconds=120)
+DUE_BATCH = 100
+
+
+# ------------------------------------------------------------------------------------------ endpoints
+
+
+def _private_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why ``url`` may not receive webhooks, or None. The marketplace URL rules: https, and no private or
+    loopback host outside DEBUG or the sandbox (where plain http to such a host is allowed too)."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        return "Must be an https URL."
+    if parts.username or parts.password:
+        return "Must not carry a user name or password."
+    relaxed = settings.DEBUG or settings.SANDBOX_ENABLED
+    private = _private_host(parts.hostname)
+    if private and not relaxed:
+        return "Private and loopback addresses are not allowed."
+    if parts.scheme == "http" and not (private and relaxed):
+        return "Must be an https URL (plain http only for local hosts in development)."
+    return None
+
+
+def webhook_events_problem(events: object) -> str | None:
+    from .events import EVENT_TYPES
+
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        return "Give a non-empty list of event types."
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown:
+        return f"Unknown event type(s): {', '.join(unknown)}. Use: {', '.join(EVENT_TYPES)}."
+    return None
+
+
+def webhook_secret_new() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def webhook_endpoint_create(*, url: str, events: list[str], description: str = "",
+                            enabled: bool = True) -> WebhookEndpoint:
+    """A new endpoint with a fresh signing secret (``endpoint.signing_secret``: show it once)."""
+    return WebhookEndpoint.objects.create(url=url, events=sorted(set(events)), description=description,
+                                          enabled=enabled, secret={"secret": webhook_secret_new()})
+
+
+# ------------------------------------------------------------------------------------------ payloads
+
+
+def event_payload(event: Event) -> dict:
+    """The event as receivers and the events feed see it."""
+    return {"id": event.public_id, "type": event.type, "created": DateTimeField().to_representation(event.created_at),
+            "data": event.data}
+
+
+def event_body(event: Event) -> bytes:
+    return json.dumps(event_payload(event), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ------------------------------------------------------------------------------------------ delivery
+
+
+def deliveries_enqueue_on_commit(delivery_ids: Sequence[int]) -> None:
+    """With a broker, send each delivery from its own task once the change commits (on the webhooks queue).
+
+    Embedded (eager) mode would send inside the request or worker that made the change, so there the
+    sweep alone delivers.
+    """
+    if celery_app.conf.task_always_eager:
+        return
+    from ..tasks import webhook_delivery_task
+
+    ids = list(delivery_ids)
+    transaction.on_commit(lambda: [webhook_delivery_task.delay(pk) for pk in ids], robust=True)
+
+
+def retry_delay(attempts: int) -> float:
+    """First retry after ``WEBHOOK_RETRY_BASE_SECONDS``, doubling after each failed attempt."""
+    return settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+
+
+def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
+    """Take a due delivery under a row lock and lease it, so one sweep or task sends it."""
+    with transaction.atomic():
+        delivery = (WebhookDelivery.objects.select_for_update(of=("self",), **skip_locked())
+                    .select_related("endpoint", "event")
+                    .filter(pk=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now).first())
+        if delivery is None:
+            return None
+        delivery.next_attempt_at = now + CLAIM_LEASE
+        delivery.save(update_fields=["next_attempt_at"])
+        return delivery
+
+
+def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
+    """POST the body once; (status code, error). Redirects are not followed."""
+    problem = webhook_url_problem(endpoint.url)
+    if problem:
+        return None, f"URL refused: {problem}"
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+               SIGNATURE_HEADER: signature_header(endpoint.signing_secret, body)}
+    try:
+        response = requests.post(endpoint.url, data=body, headers=headers, allow_redirects=False,
+                                 timeout=settings.WEBHOOK_HTTP_TIMEOUT)
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}: {str(exc)[:500]}"
+    response.close()
+    error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    return response.status_code, error
+
+
+def webhook_delivery_send(*, delivery_id: int) -> str:
+    """Send one due delivery; record the attempt and what comes next. 'skipped' when not due or taken."""
+    now = timezone.now()
+    delivery = _claim(delivery_id, now)
+    if delivery is None:
+        return "skipped"
+    endpoint = delivery.endpoint
+    started = time.monotonic()
+    status_code, error = _post(endpoint, event_body(delivery.event))
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return _attempt_record(delivery, status_code=status_code, error=error, duration_ms=duration_ms)
+
+
+@transaction.atomic
+def _attempt_record(delivery: WebhookDelivery, *, status_code: int | None, error: str, duration_ms: int) -> str:
+    now = timezone.now()
+    WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error,
+                                  duration_ms=duration_ms)
+    delivery.attempts += 1
+    delivery.last_status_code, delivery.last_error = status_code, error
+    endpoint = delivery.endpoint
+    if not error:
+        delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, now
+        outcome = "delivered"
+        if endpoint.failing_since:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    else:
+        next_at = now + timedelta(seconds=retry_delay(delivery.attempts))
+        if next_at - delivery.window_started_at > timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS):
+            delivery.state = DeliveryState.FAILED
+            outcome = "failed"
+            WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+            log.warning("Webhook delivery %s to endpoint %s gave up: %s", delivery.pk, endpoint.pk, error)
+        else:
+            delivery.next_attempt_at = next_at
+            outcome = "retry"
+    delivery.save(update_fields=["attempts", "last_status_code", "last_error", "state", "delivered_at",
+                                 "next_attempt_at"])
+    return outcome
+
+
+def webhooks_deliver_due(*, limit: int = DUE_BATCH) -> dict[str, int]:
+    """The sweep: send every due delivery of an enabled endpoint (oldest first)."""
+    due = list(WebhookDelivery.objects.filter(
+        state=DeliveryState.PENDING, next_attempt_at__lte=timezone.now(), endpoint__enabled=True,
+    ).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+    report: dict[str, int] = {}
+    for pk in due:
+        outcome = webhook_delivery_send(delivery_id=pk)
+        report[outcome] = report.get(outcome, 0) + 1
+    return report
+
+
+def deliveries_redeliver(deliveries: Sequence[WebhookDelivery]) -> int:
+    """Send these again now, with a fresh retry window (the admin's "Redeliver")."""
+    now = timezone.now()
+    return WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).filter(
+        Q(state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED]) | Q(next_attempt_at__gt=now + CLAIM_LEASE)
+    ).update(state=DeliveryState.PENDING, next_attempt_at=now, window_started_at=now, delivered_at=None)
+
+
+def events_prune(*, now: datetime | None = None) -> int:
+    """Drop events (and their deliveries) older than ``EVENT_RETENTION_DAYS``."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
