@@ -163,10 +163,19 @@ CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The outbox is I/O-bound (each task waits on one marketplace round trip) and every task is idempotent (a call is
+# claimed under a row lock; a second run finds it claimed and skips), so: acknowledge after the task ran (a
+# worker lost mid-send gets its message redelivered), and take one message at a time per worker slot so a long
+# send never holds others back. Run workers with many threads: `celery -A backoffice worker --pool threads
+# --concurrency 16` (see the Procfile); each thread keeps its own database connection (CONN_MAX_AGE).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Embedded default: background tasks run on this many threads of the web process (0: inline, in the caller).
+EMBEDDED_POOL_THREADS = env.int("EMBEDDED_POOL_THREADS", default=4)
+# At exit, a command waits at most this long for the work it enqueued (what is left, the sweeper completes).
+EMBEDDED_POOL_EXIT_WAIT_SECONDS = env.float("EMBEDDED_POOL_EXIT_WAIT_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-cancellations": {
         "task": "cancellations.tasks.cancellations_sweep_task",
@@ -230,6 +239,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # The built-in marketplace emulator. On by default only in DEBUG; never mounted otherwise unless asked.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
+# Sandbox knobs (cancellations/sandbox/endpoint.py; a sandbox seller's options override them): hold every answer
+# back this many ms (a network round trip), and answer 429 + Retry-After above this many calls/s per seller.
+SANDBOX_LATENCY_MS = env.float("SANDBOX_LATENCY_MS", default=0)
+SANDBOX_RATE_LIMIT_PER_SECOND = env.float("SANDBOX_RATE_LIMIT_PER_SECOND", default=0)
 
 LOGGING = {
     "version": 1,

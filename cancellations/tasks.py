@@ -8,6 +8,7 @@ from celery import shared_task
 
 from .models import MarketplaceAccount
 from .services import call_dispatch, cancellations_sweep, cancellations_verify, orders_sync
+from .services.enqueue import calls_fan_out
 from .services.outbound import outbound_sweep
 from .services.webhooks import webhook_delivery_send
 
@@ -15,6 +16,13 @@ from .services.webhooks import webhook_delivery_send
 @shared_task(ignore_result=True)
 def call_dispatch_task(call_id: int) -> str:
     return call_dispatch(call_id=call_id)
+
+
+@shared_task(ignore_result=True)
+def calls_fan_out_task(call_ids: list[int]) -> int:
+    """A request's calls, published here rather than one by one in the web process."""
+    calls_fan_out(call_ids)
+    return len(call_ids)
 
 
 @shared_task(ignore_result=True)

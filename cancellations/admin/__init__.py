@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from . import accounts, cancellations, orders  # noqa: F401  (registration)
+from . import accounts, cancellations, integrations, orders  # noqa: F401  (registration)
 
 if settings.SANDBOX_ENABLED:
     from . import sandbox  # noqa: F401

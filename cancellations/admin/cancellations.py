@@ -11,6 +11,7 @@ from ..dashboard import needs_attention_q
 from ..models import Cancellation, CancellationEvent, InventoryAdjustment, MarketplaceCall
 from ..services import CancellationStateError, cancellation_retry, cancellation_verify_request
 from .display import pre, status_badge
+from .integrations import InventoryExportAdminMixin
 from .orders import ReadOnlyMixin, RequestCancellationPermissionMixin
 
 
@@ -214,7 +215,7 @@ class PendingExportFilter(admin.SimpleListFilter):
 
 
 @admin.register(InventoryAdjustment)
-class InventoryAdjustmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class InventoryAdjustmentAdmin(InventoryExportAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["sku", "quantity", "restock", "account", "cancellation_id", "exported_at", "created_at"]
     list_filter = [PendingExportFilter, "restock", "account"]
     list_select_related = ["account"]

@@ -9,18 +9,26 @@ from django.contrib import admin
 from django.db.models import Count
 from django.http import HttpRequest
 
-from ..sandbox.models import SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
+from ..sandbox.models import SandboxCancel, SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
 from .display import pre
 from .orders import ReadOnlyMixin
 
 
 @admin.register(SandboxSeller)
-class SandboxSellerAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["identifier", "marketplace", "shop_id", "auth", "order_count"]
+class SandboxSellerAdmin(admin.ModelAdmin):
+    """Only ``options`` (the latency, rate-limit and chaos knobs) may be changed."""
+
+    list_display = ["identifier", "marketplace", "shop_id", "auth", "order_count", "options"]
     list_filter = ["marketplace"]
     search_fields = ["identifier", "shop_id"]
-    fields = ["marketplace", "identifier", "shop_id", "auth", "public_key_pem"]
-    readonly_fields = fields
+    fields = ["marketplace", "identifier", "shop_id", "auth", "public_key_pem", "options"]
+    readonly_fields = ["marketplace", "identifier", "shop_id", "auth", "public_key_pem"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(order_total=Count("orders"))
@@ -76,3 +84,16 @@ class SandboxRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("seller")
+
+
+@admin.register(SandboxCancel)
+class SandboxCancelAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """What the emulated marketplace really cancelled, by which request (or by someone else)."""
+
+    list_display = ["id", "created_at", "seller", "order_id", "line_id", "quantity", "reason_code", "operation",
+                    "source", "request_id"]
+    list_filter = ["source", "operation", "seller__marketplace"]
+    list_select_related = ["seller"]
+    search_fields = ["order_id", "line_id", "request_id"]
+    fields = list_display[1:]
+    readonly_fields = fields

@@ -23,6 +23,7 @@ from ..models import (
     Order,
 )
 from ..models import Source as CancellationSource
+from ..services.inventory_export import EXPORT_STATUSES
 
 # Query parameters that are not filters (pagination, format negotiation).
 NOT_FILTERS = {"limit", "offset", "format"}
@@ -130,6 +131,9 @@ class CancellationFilter(df.FilterSet):
 class InventoryAdjustmentFilter(df.FilterSet):
     pending = StrictBooleanFilter(field_name="exported_at", method="_pending",
                                   help_text="true: not yet exported in an inventory feed; false: exported.")
+    status = df.ChoiceFilter(choices=[(s, s) for s in EXPORT_STATUSES], method="_status",
+                             help_text="pending: not yet in an inventory feed; exported: marked exported. "
+                                       "With format=csv the same filters apply.")
     account = AccountFilter()
     sku = df.CharFilter()
 
@@ -139,3 +143,6 @@ class InventoryAdjustmentFilter(df.FilterSet):
 
     def _pending(self, qs: QuerySet, name: str, value: bool) -> QuerySet:
         return qs.filter(exported_at__isnull=value)
+
+    def _status(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return qs.filter(exported_at__isnull=value == "pending")

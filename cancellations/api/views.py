@@ -33,6 +33,7 @@ from . import filters
 from .accounts import AccountSerializer
 from .cancel_input import CancellationInputSerializer, OrderCancelInputSerializer, line_requests
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .inventory_export import FORMAT_PARAMETER, InventoryExportMixin
 from .permissions import CanChangeAccount, CanRequestCancellation, ModelPermissionsWithView
 from .serializers import (
     CancellationAcceptedSerializer,
@@ -198,8 +199,9 @@ class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return Response(CancellationDetailSerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(list=extend_schema(summary="Inventory adjustments owed after confirmed cancellations"))
-class InventoryAdjustmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+@extend_schema_view(list=extend_schema(summary="Inventory adjustments owed after confirmed cancellations",
+                                       parameters=[FORMAT_PARAMETER]))
+class InventoryAdjustmentViewSet(InventoryExportMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = InventoryAdjustment.objects.select_related("account").order_by("-created_at", "-id")
     serializer_class = InventoryAdjustmentSerializer
     permission_classes = [ModelPermissionsWithView]

@@ -21,6 +21,7 @@ import requests
 from django.conf import settings
 
 from ..masking import mask_headers, mask_text
+from .http_sessions import session_for
 
 # ---------------------------------------------------------------------------------------------- inputs
 
@@ -266,7 +267,7 @@ def parse_retry_after(value: str | None) -> float | None:
 class MarketplaceBackend:
     """Template for a marketplace backend. Subclasses implement the four operations.
 
-    Helpers here do the HTTP part once: one ``requests.Session`` per backend, explicit timeouts, no
+    Helpers here do the HTTP part once: a kept-alive session per thread and account, explicit timeouts, no
     HTTP-level retries, masking, recording and error classification. A subclass supplies
     ``secrets()`` (values to mask wherever they appear) and ``parse_error(response)``.
     """
@@ -287,12 +288,12 @@ class MarketplaceBackend:
         self.base_url = validate_base_url(account.base_url)
         self.on_exchange = on_exchange
         self.timeout = timeout or tuple(settings.MARKETPLACE_HTTP_TIMEOUT)
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "marketplace-backoffice/0.1"
+        # This thread's kept-alive session for the account: the next call skips the connection handshake.
+        self.session = session_for((account.name, self.base_url))
 
     def close(self) -> None:
-        """Release pooled connections (keep-alive sockets) once the work is done."""
-        self.session.close()
+        """Nothing to release: the session and its connection stay for this account's next call on this thread
+        (``http_sessions.sessions_close`` closes them)."""
 
     def __enter__(self) -> MarketplaceBackend:
         return self

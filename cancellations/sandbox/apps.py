@@ -14,6 +14,6 @@ class SandboxConfig(AppConfig):
 
         if settings.SANDBOX_ENABLED:
             # Walmart's headers (WM_SEC.AUTH_SIGNATURE...) contain underscores, which runserver drops.
-            from .walmart import dev_server_keep_wm_headers
+            from .endpoint import dev_server_patch
 
-            dev_server_keep_wm_headers()
+            dev_server_patch()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -26,11 +25,11 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 
 from ..jsonexact import json_dumps_exact
 from . import state
-from .models import FaultKind, SandboxFault, SandboxOrder, SandboxSeller, secret_digest
+from .endpoint import WRITES, Answer, Call, endpoint
+from .models import SandboxCancel, SandboxOrder, SandboxSeller, secret_digest
 
 logger = logging.getLogger(__name__)
 MARKETPLACE = "mirakl"
@@ -54,9 +53,11 @@ REASONS: list[dict[str, Any]] = [
     {"code": "23", "label": "Price displayed in error", "type": "CANCELATION", "is_shop_right": True},
     {"code": "24", "label": "Cannot deliver to this address", "type": "CANCELATION", "is_shop_right": True},
     {"code": "29", "label": "Seller did not respond in time", "type": "CANCELATION", "is_shop_right": False},
+    {"code": "30", "label": "Cancelled by customer service", "type": "CANCELATION", "is_shop_right": False},
     {"code": "31", "label": "Item arrived damaged", "type": "REFUND", "is_shop_right": True},
     {"code": "32", "label": "Item not as described", "type": "REFUND", "is_shop_right": True},
 ]
+FOREIGN_REASON = "30"  # what a cancel made by someone else (operator, customer service) carries
 SHOP_CANCEL_REASONS = frozenset(r["code"] for r in REASONS if r["type"] == "CANCELATION" and r["is_shop_right"])
 
 
@@ -178,7 +179,7 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
     return value
 
 
-def orders_list(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
+def orders_list(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
     """OR11: ``order_ids``, ``start_update_date``, ``max``, ``offset``; answers ``orders`` and ``total_count``.
     ``order_tax_mode`` is accepted and ignored (orders are shown in their own mode)."""
     orders = SandboxOrder.objects.filter(seller=seller)
@@ -202,7 +203,7 @@ def orders_list(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
 # ------------------------------------------------------------------------------------------ RE01
 
 
-def reasons_list(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
+def reasons_list(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
     return _answer({"reasons": REASONS})
 
 
@@ -332,8 +333,10 @@ def _line_find(order: SandboxOrder | None, line_id: str) -> dict | None:
     return next((ln for ln in order.data.get("order_lines", []) if ln.get("order_line_id") == line_id), None)
 
 
-def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str) -> dict[str, Any]:
-    """Record one cancelation on the line (in memory) and return OR30's answer item."""
+def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str, *, call: Call | None = None,
+           source: str = SandboxCancel.REQUEST) -> dict[str, Any]:
+    """Record one cancelation on the line (in memory; in ``SandboxCancel`` at once) and return OR30's answer
+    item. Call inside the transaction that saves ``order``."""
     left = _line_remaining(line)
     taxes = _implied_taxes(
         line.get("taxes") or [], item["taxes"], left["taxes"], item["amount"], left["amount"], dec(line["price"])
@@ -354,6 +357,11 @@ def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str) 
         "created_date": created,
     }
     cancelations.append(cancelation)
+    state.cancel_record(
+        seller=order.seller, order_id=order.external_id, line_id=line["order_line_id"], quantity=item["quantity"],
+        reason_code=item["reason_code"], operation=call.operation if call else source,
+        request_id=call.request_id if call else "", source=source,
+    )
     if item["quantity"] == left["quantity"]:
         line["order_line_state"] = "CANCELED"
     line["last_updated_date"] = created
@@ -376,7 +384,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
-def orders_cancel(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
+def orders_cancel(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
     """OR30, all-or-nothing: every item is checked under lock, then all are applied in one transaction."""
     body = _body(request)
     items = [_item_parse(item, i) for i, item in enumerate(body["cancelations"])]
@@ -402,81 +410,117 @@ def orders_cancel(request: HttpRequest, seller: SandboxSeller) -> HttpResponse:
         if problems:
             raise Refusal(400, "; ".join(problems))
         now, created = mirakl_now()
-        answers = [_apply(item, order, line, created) for item, order, line in targets]
+        answers = [_apply(item, order, line, created, call=call) for item, order, line in targets]
         for order in {id(o): o for _, o, _ in targets}.values():
-            if all(ln.get("order_line_state") == "CANCELED" for ln in order.data.get("order_lines", [])):
-                order.data["order_state"] = "CANCELED"
-                order.data["can_cancel"] = False
-            order.data["last_updated_date"] = created
-            order.updated_at = now
-            order.save(update_fields=["data", "updated_at"])
+            _order_save(order, now, created)
     tax_mode = body.get("order_tax_mode") or targets[0][1].data.get("order_tax_mode")
     return _answer({"cancelations": answers, "order_tax_mode": tax_mode})
 
 
-# ------------------------------------------------------------------------------------------ faults
+def _order_save(order: SandboxOrder, now: datetime, created: str) -> None:
+    """Save a changed order: CANCELED once every line is, and its update date moved."""
+    if all(ln.get("order_line_state") == "CANCELED" for ln in order.data.get("order_lines", [])):
+        order.data["order_state"] = "CANCELED"
+        order.data["can_cancel"] = False
+    order.data["last_updated_date"] = created
+    order.updated_at = now
+    order.save(update_fields=["data", "updated_at"])
 
 
-def _fault_answer(fault: SandboxFault, request: HttpRequest, operation: str) -> HttpResponse | None:
-    """The answer an injected fault forces, or None when the request goes on (slow faults)."""
-    params = fault.params or {}
-    if fault.kind == FaultKind.RATE_LIMIT:
-        response = _error(429, "Too many requests, retry later")
-        response["Retry-After"] = str(params.get("retry_after", DEFAULT_RETRY_AFTER))
-        return response
-    if fault.kind == FaultKind.SERVER_ERROR:
-        return _error(500, "Internal server error")
-    if fault.kind == FaultKind.UNAUTHORIZED:
-        return _error(401, "Unauthorized: the API key was revoked")
-    if fault.kind == FaultKind.REJECT_LINE:
-        reason = params.get("message") or "rejected by the operator"
-        if operation != "cancel":
-            return _error(400, reason)
-        line_id = params.get("line_id")
-        if not line_id:
-            try:
-                line_id = json.loads(request.body)["cancelations"][0]["order_line_id"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                line_id = "?"
-        return _error(400, f"Order line '{line_id}': {reason}")
-    return None
+def _share(total: Decimal, left: Decimal, units: int, quantity: int, units_left: int) -> Decimal:
+    """``units`` of ``quantity``'s part of ``total``; the last units take exactly what is left."""
+    if units >= units_left:
+        return max(left, ZERO)
+    return min(left, (total * units / quantity).quantize(CENT, rounding=ROUND_HALF_UP)) if quantity else ZERO
 
 
-def _endpoint(operation: str | Callable[[HttpRequest], str], method: str, handler: Callable) -> Callable:
-    """A view: method check, auth, fault injection, the handler, the request log, then any delay."""
+def foreign_cancel(seller: SandboxSeller, order_id: str, line_id: str, quantity: int = 1, *,
+                   reason: str = "") -> int:
+    """Someone else (customer service, the operator) cancels up to ``quantity`` open units of a line, with
+    every amount and tax pro rata. Recorded in ``SandboxCancel`` with source ``foreign``. Returns the units."""
+    with transaction.atomic():
+        order = SandboxOrder.objects.select_for_update().filter(seller=seller, external_id=order_id).first()
+        line = _line_find(order, line_id)
+        if order is None or line is None or line.get("order_line_state") in NOT_CANCELLABLE_STATES:
+            return 0
+        left = _line_remaining(line)
+        units = min(quantity, left["quantity"])
+        if units <= 0:
+            return 0
+        total = int(line["quantity"])
 
-    @csrf_exempt
-    def view(request: HttpRequest) -> HttpResponse:
-        op = operation(request) if callable(operation) else operation
-        seller: SandboxSeller | None = None
-        delay = 0.0
+        def part(amount: Any, remaining: Decimal) -> Decimal:
+            return _share(dec(amount), remaining, units, total, left["quantity"])
+
+        item = {
+            "order_line_id": line_id, "quantity": units, "reason_code": reason or FOREIGN_REASON,
+            "amount": part(line["price"], left["amount"]),
+            "shipping_amount": part(line.get("shipping_price", 0), left["shipping_amount"]),
+            "taxes": {c: part(a, left["taxes"].get(c, ZERO)) for c, a in _by_code(line.get("taxes")).items()},
+            "shipping_taxes": {
+                c: part(a, left["shipping_taxes"].get(c, ZERO)) for c, a in _by_code(line.get("shipping_taxes")).items()
+            },
+        }
+        now, created = mirakl_now()
+        _apply(item, order, line, created, source=SandboxCancel.FOREIGN)
+        _order_save(order, now, created)
+    return units
+
+
+# ------------------------------------------------------------------------------------------ the emulator
+
+
+class MiraklEmulator:
+    """Mirakl's side of the shared pipeline (``endpoint``): auth, error shape, lines named by a request."""
+
+    marketplace = MARKETPLACE
+
+    def authenticate(self, call: Call) -> SandboxSeller:
         try:
-            if request.method != method:
-                raise Refusal(405, f"Method {request.method} is not allowed here; use {method}")
-            seller = _authenticate(request)
-            fault = state.fault_take(marketplace=MARKETPLACE, operation=op, seller=seller)
-            response = _fault_answer(fault, request, op) if fault else None
-            if fault and fault.kind in (FaultKind.SLOW, FaultKind.SLOW_AFTER_APPLY):
-                delay = float((fault.params or {}).get("delay", DEFAULT_SLOW_DELAY))
-            if response is None and fault and fault.kind == FaultKind.SLOW and op == "cancel":
-                # Too slow and nothing applied: the client has given up long before this answer.
-                response = _error(504, "Gateway timeout: the cancelation was not applied")
-            if response is None:
-                response = handler(request, seller)
+            return _authenticate(call.request)
         except Refusal as refusal:
-            response = _error(refusal.status, refusal.message)
-        except Exception:  # a sandbox bug: answer like a marketplace would, and say so in the log
-            logger.exception("Mirakl sandbox failed on %s %s", request.method, request.path)
-            response = _error(500, "Internal server error")
-        state.request_log(
-            marketplace=MARKETPLACE, operation=op, method=request.method or "", path=request.get_full_path(),
-            status_code=response.status_code, seller=seller,
-        )
-        if delay:
-            time.sleep(delay)  # after every database write: a client that gave up leaves nothing half done
+            raise Answer(_error(refusal.status, refusal.message)) from None
+
+    def error(self, call: Call, status: int, kind: str, message: str,
+              headers: Mapping[str, str] | None = None) -> HttpResponse:
+        response = _error(status, message)
+        for name, value in (headers or {}).items():
+            response[name] = value
         return response
 
-    return view
+    def line_rejected(self, call: Call, line_id: str, code: str, message: str) -> HttpResponse:
+        if call.operation not in WRITES:
+            return _error(400, message)
+        return _error(400, f"Order line '{line_id}': {message}")
+
+    def requested_lines(self, call: Call) -> list[tuple[str, str, int]]:
+        try:
+            items = json.loads(call.request.body)["cancelations"]
+            return [(str(i["order_line_id"]).rsplit("-", 1)[0], str(i["order_line_id"]), int(i["quantity"]))
+                    for i in items]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return []
+
+    def foreign_cancel(self, seller: SandboxSeller, order_id: str, line_id: str, quantity: int,
+                       reason: str = "") -> int:
+        return foreign_cancel(seller, order_id, line_id, quantity, reason=reason)
+
+    def finish(self, call: Call, response: HttpResponse) -> None:
+        return None
+
+
+EMULATOR = MiraklEmulator()
+
+
+def _handler(view: Callable[[HttpRequest, SandboxSeller, Call], HttpResponse]) -> Callable[[Call], HttpResponse]:
+    def handle(call: Call) -> HttpResponse:
+        assert call.seller is not None
+        try:
+            return view(call.request, call.seller, call)
+        except Refusal as refusal:
+            return _error(refusal.status, refusal.message)
+
+    return handle
 
 
 def _or11_operation(request: HttpRequest) -> str:
@@ -484,9 +528,11 @@ def _or11_operation(request: HttpRequest) -> str:
 
 
 urlpatterns = [
-    path("api/orders", _endpoint(_or11_operation, "GET", orders_list), name="sandbox-mirakl-or11"),
-    path("api/orders/cancel", _endpoint("cancel", "PUT", orders_cancel), name="sandbox-mirakl-or30"),
-    path("api/reasons", _endpoint("reasons", "GET", reasons_list), name="sandbox-mirakl-re01"),
+    path("api/orders", endpoint(EMULATOR, _or11_operation, "GET", _handler(orders_list)),
+         name="sandbox-mirakl-or11"),
+    path("api/orders/cancel", endpoint(EMULATOR, "cancel", "PUT", _handler(orders_cancel)),
+         name="sandbox-mirakl-or30"),
+    path("api/reasons", endpoint(EMULATOR, "reasons", "GET", _handler(reasons_list)), name="sandbox-mirakl-re01"),
 ]
 
 

@@ -1,11 +1,11 @@
-"""Shared helpers of both emulated marketplaces: faults to inject and the request log."""
+"""The sandbox's shared records: faults to inject, the request log and the cancels it applied."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import F
 
-from .models import SandboxFault, SandboxRequest, SandboxSeller
+from .models import SandboxCancel, SandboxFault, SandboxRequest, SandboxSeller
 
 
 def fault_take(*, marketplace: str, operation: str, seller: SandboxSeller | None) -> SandboxFault | None:
@@ -24,9 +24,20 @@ def fault_take(*, marketplace: str, operation: str, seller: SandboxSeller | None
 
 def request_log(
     *, marketplace: str, operation: str, method: str, path: str, status_code: int | None,
-    seller: SandboxSeller | None,
+    seller: SandboxSeller | None, request_id: str = "",
 ) -> None:
     SandboxRequest.objects.create(
         marketplace=marketplace, seller=seller, operation=operation, method=method, path=path,
-        status_code=status_code,
+        status_code=status_code, request_id=request_id,
+    )
+
+
+def cancel_record(
+    *, seller: SandboxSeller, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
+    request_id: str = "", source: str = SandboxCancel.REQUEST,
+) -> SandboxCancel:
+    """Record units the marketplace cancelled (call inside the transaction that changes the order)."""
+    return SandboxCancel.objects.create(
+        seller=seller, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
+        operation=operation, request_id=request_id, source=source,
     )

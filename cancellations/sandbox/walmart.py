@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hmac
 import json
 import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,18 +32,27 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.views.decorators.csrf import csrf_exempt
 
 from ..jsonexact import json_dumps_exact
 from ..marketplaces.walmart_ca import codec as wx
 from ..marketplaces.walmart_ca.backend import WALMART_CA_REASONS
 from ..marketplaces.walmart_ca.signing import verify
 from . import state
-from .models import FaultKind, SandboxFault, SandboxOrder, SandboxSeller, SandboxToken, secret_digest
+from .endpoint import (
+    ERROR_METHOD,
+    ERROR_RATE_LIMITED,
+    ERROR_SERVER,
+    ERROR_TIMEOUT,
+    ERROR_UNAUTHORIZED,
+    Answer,
+    Call,
+    endpoint,
+)
+from .models import SandboxCancel, SandboxOrder, SandboxSeller, SandboxToken, secret_digest
 
 MARKETPLACE = "walmart_ca"
 LEGACY, GLOBAL, TOKEN = "legacy", "global", "token"
@@ -55,6 +62,7 @@ OPEN_STATUSES = ("Created", "Acknowledged")
 CENT = Decimal("0.01")
 NAMESPACES = {"ns2": wx.LEGACY_ORDERS_NS, "ns3": wx.ORDERS_NS, "ns4": wx.COMMON_NS}
 XML_TYPE, JSON_TYPE = "application/xml", "application/json"
+FOREIGN_REASON = "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"  # a cancel by customer care looks like a seller's
 
 
 # ------------------------------------------------------------------------------------------ replies
@@ -103,14 +111,6 @@ def _error_response(mode: str, failure: WalmartReply) -> HttpResponse:
 
 
 # ------------------------------------------------------------------------------------------ authentication
-
-
-@dataclass
-class Call:
-    request: HttpRequest
-    mode: str
-    operation: str
-    seller: SandboxSeller | None = None
 
 
 def _header(call: Call, name: str, *, status: int = 400) -> str:
@@ -190,92 +190,6 @@ def _authenticate(call: Call) -> SandboxSeller:
     _header(call, "WM_QOS.CORRELATION_ID")
     _header(call, "WM_SVC.NAME")
     return seller
-
-
-# ------------------------------------------------------------------------------------------ faults
-
-
-def _delay(fault: SandboxFault) -> float:
-    return float(fault.params.get("delay", 3))
-
-
-def _fault_reply(call: Call, fault: SandboxFault) -> WalmartReply | None:
-    """The answer an immediate fault gives instead of the real one (None: not an immediate fault)."""
-    params = fault.params or {}
-    if fault.kind == FaultKind.RATE_LIMIT:
-        retry_after = str(params.get("retry_after", 1))
-        return reply(429, "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API", "Request threshold violated",
-                     info="Too many requests; retry later.", gateway=True, headers={"Retry-After": retry_after})
-    if fault.kind == FaultKind.SERVER_ERROR:
-        return reply(500, "SYSTEM_ERROR.GMP_ORDER_API", "Internal system error", info="System encountered an error.")
-    if fault.kind == FaultKind.UNAUTHORIZED:
-        return _unauthorized()
-    if fault.kind == FaultKind.REJECT_LINE:
-        line = str(params.get("line_id") or _first_requested_line(call) or "1")
-        return reply(
-            400, str(params.get("code") or "INVALID_REQUEST_CONTENT.GMP_ORDER_API"),
-            f"{params.get('message') or 'Order line cannot be cancelled'} in line number {line}",
-            field_name="lineNumber",
-        )
-    return None
-
-
-def _first_requested_line(call: Call) -> str:
-    try:
-        requested = _requested_lines(call)
-    except WalmartReply:
-        return ""
-    return requested[0].line_number if requested else ""
-
-
-def endpoint(mode: str, operation: str, method: str) -> Callable:
-    """Wrap a view: method check, authentication, faults, error rendering and the request log."""
-
-    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @csrf_exempt
-        @functools.wraps(view)
-        def handler(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-            call = Call(request=request, mode=mode, operation=operation)
-            late_by = 0.0
-            try:
-                if request.method != method:
-                    raise reply(405, "METHOD_NOT_ALLOWED.GMP_GATEWAY_API", f"{request.method} is not allowed",
-                                gateway=True)
-                call.seller = _authenticate(call)
-                response, late_by = _serve(call, view, kwargs)
-            except WalmartReply as failure:
-                response = _error_response(mode, failure)
-            correlation_id = request.headers.get("WM_QOS.CORRELATION_ID")
-            if correlation_id:
-                response["WM_QOS.CORRELATION_ID"] = correlation_id
-            state.request_log(
-                marketplace=MARKETPLACE, operation=operation, method=request.method or "",
-                path=request.get_full_path(), status_code=response.status_code, seller=call.seller,
-            )
-            if late_by:  # everything is written before the late answer, so a client that gave up left no gap
-                time.sleep(late_by)
-            return response
-
-        return handler
-
-    return wrap
-
-
-def _serve(call: Call, view: Callable[..., HttpResponse], kwargs: Mapping[str, Any]) -> tuple[HttpResponse, float]:
-    """The answer, and how long to hold it back (slow faults: the work is done and logged first)."""
-    fault = state.fault_take(marketplace=MARKETPLACE, operation=call.operation, seller=call.seller)
-    if fault is not None:
-        immediate = _fault_reply(call, fault)
-        if immediate is not None:
-            raise immediate
-        if fault.kind == FaultKind.SLOW and call.operation == "cancel":
-            # The gateway gave up on its downstream: nothing was applied, and the 504 comes late.
-            timeout = reply(504, "DOWNSTREAM_SYSTEM_TIME_OUT.GMP_ORDER_API", "Downstream system timed out",
-                            info="Gateway timeout.")
-            return _error_response(call.mode, timeout), _delay(fault)
-    response = view(call, **kwargs)  # commits its own changes
-    late = fault is not None and fault.kind in (FaultKind.SLOW, FaultKind.SLOW_AFTER_APPLY)
-    return response, (_delay(fault) if late else 0.0)
 
 
 # ------------------------------------------------------------------------------------------ rendering
@@ -376,7 +290,6 @@ def _list_response(call: Call, orders: Sequence[SandboxOrder], meta: Mapping[str
 # ------------------------------------------------------------------------------------------ views
 
 
-@endpoint(TOKEN, "token", "POST")
 def token_issue(call: Call) -> HttpResponse:
     grant = call.request.POST.get("grant_type", "")
     if grant != "client_credentials":
@@ -547,20 +460,113 @@ def _order_cancel(call: Call, purchase_order_id: str) -> HttpResponse:
             raise WalmartReply(status=400, errors=problems)
         now = timezone.now()
         cancel_apply(order.data, requested, now)
+        for entry in requested:
+            state.cancel_record(seller=order.seller, order_id=purchase_order_id, line_id=entry.line_number,
+                                quantity=int(entry.amount), reason_code=entry.reason, operation=call.operation,
+                                request_id=call.request_id)
         order.updated_at = now
         order.save(update_fields=["data", "updated_at"])
     return _order_response(call, order)
 
 
-legacy_orders = endpoint(LEGACY, "list_orders", "GET")(_orders_list)
-legacy_order = endpoint(LEGACY, "get_order", "GET")(_order_get)
-legacy_cancel = endpoint(LEGACY, "cancel", "POST")(_order_cancel)
-global_orders = endpoint(GLOBAL, "list_orders", "GET")(_orders_list)
-global_order = endpoint(GLOBAL, "get_order", "GET")(_order_get)
-global_cancel = endpoint(GLOBAL, "cancel", "POST")(_order_cancel)
+# ------------------------------------------------------------------------------------------ the emulator
+
+
+class WalmartEmulator:
+    """Walmart's side of the shared pipeline (``endpoint``): auth per mode, error shapes, requested lines."""
+
+    marketplace = MARKETPLACE
+
+    def authenticate(self, call: Call) -> SandboxSeller:
+        try:
+            return _authenticate(call)
+        except WalmartReply as failure:
+            raise Answer(_error_response(call.mode, failure)) from None
+
+    def error(self, call: Call, status: int, kind: str, message: str,
+              headers: Mapping[str, str] | None = None) -> HttpResponse:
+        if kind == ERROR_UNAUTHORIZED:
+            failure = _unauthorized()
+        else:
+            code, info, gateway = _STANDARD_ERRORS[kind]
+            failure = reply(status, code, message, info=info, gateway=gateway)
+        failure.headers.update(headers or {})
+        return _error_response(call.mode, failure)
+
+    def line_rejected(self, call: Call, line_id: str, code: str, message: str) -> HttpResponse:
+        failure = reply(400, code or "INVALID_REQUEST_CONTENT.GMP_ORDER_API", f"{message} in line number {line_id}",
+                        field_name="lineNumber")
+        return _error_response(call.mode, failure)
+
+    def requested_lines(self, call: Call) -> list[tuple[str, str, int]]:
+        try:
+            requested = _requested_lines(call)
+        except WalmartReply:
+            return []
+        order_id = str(call.kwargs.get("purchase_order_id", ""))
+        return [(order_id, r.line_number, int(r.amount) if r.amount.isdigit() else 0) for r in requested]
+
+    def foreign_cancel(self, seller: SandboxSeller, order_id: str, line_id: str, quantity: int,
+                       reason: str = "") -> int:
+        return foreign_cancel(seller, order_id, line_id, quantity, reason=reason)
+
+    def finish(self, call: Call, response: HttpResponse) -> None:
+        correlation_id = call.request.headers.get("WM_QOS.CORRELATION_ID")
+        if correlation_id:
+            response["WM_QOS.CORRELATION_ID"] = correlation_id
+
+
+_STANDARD_ERRORS = {  # kind -> (code, info, gateway)
+    ERROR_METHOD: ("METHOD_NOT_ALLOWED.GMP_GATEWAY_API", "Method not allowed.", True),
+    ERROR_RATE_LIMITED: ("REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API", "Too many requests; retry later.", True),
+    ERROR_SERVER: ("SYSTEM_ERROR.GMP_ORDER_API", "System encountered an error.", False),
+    ERROR_TIMEOUT: ("DOWNSTREAM_SYSTEM_TIME_OUT.GMP_ORDER_API", "Gateway timeout.", False),
+}
+EMULATOR = WalmartEmulator()
+
+
+def _view(mode: str, operation: str, method: str, handler: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def handle(call: Call, **kwargs: Any) -> HttpResponse:
+        try:
+            return handler(call, **kwargs)
+        except WalmartReply as failure:
+            return _error_response(call.mode, failure)
+
+    return endpoint(EMULATOR, operation, method, handle, mode=mode)
+
+
+def foreign_cancel(seller: SandboxSeller, order_id: str, line_id: str, quantity: int = 1, *,
+                   reason: str = "") -> int:
+    """Someone else (Walmart, customer care) cancels up to ``quantity`` open units of a line; recorded in
+    ``SandboxCancel`` with source ``foreign``. Returns the units cancelled."""
+    with transaction.atomic():
+        order = SandboxOrder.objects.select_for_update().filter(seller=seller, external_id=order_id).first()
+        line = next((ln for ln in (order.data.get("lines", []) if order else [])
+                     if str(ln["line_number"]) == line_id), None)
+        units = min(quantity, _open_units(line)) if line else 0
+        if order is None or units <= 0:
+            return 0
+        reason = reason or FOREIGN_REASON
+        now = timezone.now()
+        cancel_apply(order.data, [wx.RequestedCancel(line_id, wx.STATUS_CANCELLED, reason, wx.UNIT_EACH, str(units))],
+                     now)
+        state.cancel_record(seller=seller, order_id=order_id, line_id=line_id, quantity=units, reason_code=reason,
+                            operation="foreign_cancel", source=SandboxCancel.FOREIGN)
+        order.updated_at = now
+        order.save(update_fields=["data", "updated_at"])
+    return units
+
+
+token_issue_view = _view(TOKEN, "token", "POST", token_issue)
+legacy_orders = _view(LEGACY, "list_orders", "GET", _orders_list)
+legacy_order = _view(LEGACY, "get_order", "GET", _order_get)
+legacy_cancel = _view(LEGACY, "cancel", "POST", _order_cancel)
+global_orders = _view(GLOBAL, "list_orders", "GET", _orders_list)
+global_order = _view(GLOBAL, "get_order", "GET", _order_get)
+global_cancel = _view(GLOBAL, "cancel", "POST", _order_cancel)
 
 urlpatterns = [
-    path("v3/token", token_issue, name="sandbox-walmart-token"),
+    path("v3/token", token_issue_view, name="sandbox-walmart-token"),
     path("v3/ca/orders", legacy_orders, name="sandbox-walmart-ca-orders"),
     path("v3/ca/orders/<str:purchase_order_id>", legacy_order, name="sandbox-walmart-ca-order"),
     path("v3/ca/orders/<str:purchase_order_id>/cancel", legacy_cancel, name="sandbox-walmart-ca-cancel"),
@@ -705,31 +711,3 @@ def orders_seed(seller: SandboxSeller) -> list[SandboxOrder]:
         )
         orders.append(order)
     return orders
-
-
-# ------------------------------------------------------------------------------------------ dev server
-
-
-def dev_server_keep_wm_headers() -> None:
-    """Let Django's development and live-test servers pass Walmart's ``WM_*`` headers to the sandbox.
-
-    Those servers drop every header whose name contains an underscore (so ``X_Auth`` cannot pose as
-    ``X-Auth``), and every Walmart header has one. Only names starting with ``WM_`` are let through; nothing
-    outside the sandbox reads them. (Gunicorn needs ``--header-map dangerous`` for the same reason.)
-    """
-    from django.core.servers import basehttp
-
-    handler = basehttp.WSGIRequestHandler
-    if getattr(handler, "_keeps_wm_headers", False):
-        return
-    strip_and_build = handler.get_environ
-
-    def get_environ(self: Any) -> dict[str, Any]:
-        kept = [(k, v) for k, v in self.headers.items() if k.upper().startswith("WM_")]
-        environ = strip_and_build(self)
-        for name, value in kept:
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-        return environ
-
-    handler.get_environ = get_environ
-    handler._keeps_wm_headers = True

@@ -78,8 +78,9 @@ def cancellations_moved(cancellations: Sequence[Cancellation], to_status: str) -
     if not cancellations or event_type is None:
         return
     with transaction.atomic():
-        events_record(event_type, _cancellations_as_api(cancellations))
-        alerts.cancellations_notice(cancellations, to_status)
+        objects = _cancellations_as_api(cancellations)
+        events_record(event_type, objects)
+        alerts.cancellations_notice(objects, to_status)
 
 
 def cancellations_created(cancellations: Sequence[Cancellation]) -> None:

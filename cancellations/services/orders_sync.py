@@ -19,6 +19,7 @@ from ..marketplaces.base import AccountError, LineTax, MarketplaceOrder, Marketp
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
+from .enqueue import orders_sync_enqueue_on_commit
 from .events import account_error_record
 from .line_money import CANCELLED_FIELDS, cancelled_fields, tax_json
 from .reasons import reasons_refresh
@@ -154,7 +155,4 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
 
 def orders_sync_request(*, account: MarketplaceAccount, user=None, since: datetime | None = None) -> None:
     """Ask for a sync of ``account`` in the background (runs inline in the embedded default)."""
-    from ..tasks import orders_sync_task
-
-    account_id, since_iso = account.pk, since.isoformat() if since else None
-    transaction.on_commit(lambda: orders_sync_task.delay(account_id, since_iso))
+    orders_sync_enqueue_on_commit(account.pk, since.isoformat() if since else None)

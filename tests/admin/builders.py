@@ -12,12 +12,16 @@ from cancellations.models import (
     Cancellation,
     CancellationEvent,
     CancellationStatus,
+    Event,
     InventoryAdjustment,
     MarketplaceCall,
     MarketplaceReason,
     OrderLine,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
-from cancellations.sandbox.models import SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
+from cancellations.sandbox.models import SandboxCancel, SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
 from tests.factories import account_create, line_create, order_create
 
 STATUSES = [s.value for s in CancellationStatus]
@@ -75,11 +79,27 @@ def admin_rows_create(n: int, *, user=None) -> dict[str, object]:
         SandboxFault.objects.create(seller=seller, marketplace="mirakl", operation="cancel", kind="server_error")
         SandboxRequest.objects.create(marketplace="mirakl", seller=seller, operation="cancel", method="PUT",
                                       path="/api/orders/cancel", status_code=204)
+        SandboxCancel.objects.create(seller=seller, order_id=f"S-{i}", line_id=f"S-{i}-1", quantity=1,
+                                     operation="cancel")
     for i in range(1, n):
         line_create(order=order, external_id=f"{order.external_id}-extra-{i}", quantity=2)
     CancellationEvent.objects.bulk_create(
         CancellationEvent(cancellation=cancellations[0], from_status="pending", to_status="sending", actor=user)
         for _ in range(n)
     )
+    _integration_rows_create(n, now)
     return {"accounts": accounts, "cancellations": cancellations}
 
+
+
+def _integration_rows_create(n: int, now) -> None:
+    """Events, webhook endpoints and deliveries; the last delivery carries ``n`` attempts."""
+    endpoint = None
+    for i in range(n):
+        event = Event.objects.create(type="cancellation.confirmed", data={"id": i, "status": "confirmed"})
+        endpoint = WebhookEndpoint.objects.create(url=f"https://hooks{i}.example.com/", events=["account.error"],
+                                                  secret={"secret": "whsec_x"})
+        delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=now,
+                                                  window_started_at=now)
+    WebhookAttempt.objects.bulk_create(WebhookAttempt(delivery=delivery, status_code=500, duration_ms=3)
+                                       for _ in range(n))

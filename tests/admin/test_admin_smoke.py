@@ -32,7 +32,7 @@ def test_every_model_of_both_apps_is_registered(settings):
     expected = {"marketplaceaccount", "order", "orderline", "cancellation", "cancellationevent",
                 "marketplacecall", "marketplacereason", "inventoryadjustment"}
     if settings.SANDBOX_ENABLED:
-        expected |= {"sandboxseller", "sandboxorder", "sandboxfault", "sandboxrequest"}
+        expected |= {"sandboxseller", "sandboxorder", "sandboxfault", "sandboxrequest", "sandboxcancel"}
     assert expected <= names
 
 

@@ -27,7 +27,7 @@ def test_schema_validates_without_warnings(tmp_path):
         "/api/orders/": ["account", "external_id", "line_external_id", "marketplace", "status", "updated_since"],
         "/api/cancellations/": ["account", "line_external_id", "marketplace", "needs_attention", "order",
                                 "reason", "request_id", "source", "status", "updated_since"],
-        "/api/inventory-adjustments/": ["account", "pending", "sku"],
+        "/api/inventory-adjustments/": ["account", "format", "pending", "sku", "status"],
     }
     account = schema["components"]["schemas"]["Account"]["properties"]
     assert "credentials" not in account and "credentials_configured" in account

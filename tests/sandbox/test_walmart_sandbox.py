@@ -24,8 +24,15 @@ from cancellations.marketplaces.walmart_ca.backend import WalmartCABackend
 from cancellations.marketplaces.walmart_ca.signing import sign
 from cancellations.marketplaces.walmart_global import token_cache_clear
 from cancellations.sandbox import provision
-from cancellations.sandbox.models import FaultKind, SandboxFault, SandboxOrder, SandboxRequest, SandboxSeller
-from cancellations.sandbox.walmart import SEED_ORDERS, order_add, orders_seed
+from cancellations.sandbox.models import (
+    FaultKind,
+    SandboxCancel,
+    SandboxFault,
+    SandboxOrder,
+    SandboxRequest,
+    SandboxSeller,
+)
+from cancellations.sandbox.walmart import SEED_ORDERS, foreign_cancel, order_add, orders_seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -376,3 +383,32 @@ def test_global_json_reads_amounts_older_versions_stored_as_numbers(live_server)
     assert (read.unit_price, read.shipping_price, read.taxes[0].amount) == (
         Decimal("49.99"), Decimal("7.99"), Decimal("6.50"),
     )
+
+
+# ------------------------------------------------------------------------------------------ chaos faults
+
+
+def test_drop_after_apply_is_an_unknown_outcome_but_applied_and_recorded(walmart):
+    walmart.fault("cancel", FaultKind.DROP_AFTER_APPLY)
+    with pytest.raises(TransientError) as info:
+        walmart.backend().cancel_lines([_cancel("5801000000011", "1", 1)])
+    assert info.value.outcome_unknown
+    assert walmart.backend().get_order("5801000000011").lines[0].cancelled_quantity == 1
+    (record,) = SandboxCancel.objects.filter(seller=walmart.seller)
+    assert (record.line_id, record.quantity, record.source) == ("1", 1, SandboxCancel.REQUEST)
+    assert SandboxRequest.objects.get(request_id=record.request_id).status_code is None
+
+
+def test_foreign_cancel_between_sync_and_send(walmart):
+    backend = walmart.backend()
+    assert backend.get_order("5801000000066").lines[0].cancelled_quantity == 1  # the sync's view: 2 open
+    assert foreign_cancel(walmart.seller, "5801000000066", "1", 1) == 1
+    with pytest.raises(PermanentError) as info:
+        backend.cancel_lines([_cancel("5801000000066", "1", 2, previously=1)])
+    assert "only 1 still cancellable" in info.value.message
+    assert list(SandboxCancel.objects.values_list("source", "quantity")) == [(SandboxCancel.FOREIGN, 1)]
+    walmart.fault("cancel", FaultKind.FOREIGN_CANCEL)
+    with pytest.raises(PermanentError):
+        backend.cancel_lines([_cancel("5801000000066", "1", 1, previously=2)])
+    assert backend.get_order("5801000000066").lines[0].cancelled_quantity == 3
+    assert SandboxCancel.objects.filter(source=SandboxCancel.FOREIGN).count() == 2

@@ -37,7 +37,7 @@ from ..base import (
     TransientError,
 )
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # OR11's maximum "max": a sync makes the fewest list calls
 CENT = Decimal("0.01")
 # The sandbox (and our parser) name a rejected line as: Order line '<order_line_id>': <reason>
 LINE_ERROR = re.compile(r"Order line '([^']+)':\s*(.*?)(?=;\s*Order line '|$)", re.DOTALL)

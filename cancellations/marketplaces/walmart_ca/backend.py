@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from ..base import AccountConfig, ConfigurationError, ExchangeCallback, LineCancel
 from ..walmart_global import AUTH_OAUTH, SERVICE_NAME, WalmartGlobalBackend
 from . import codec as wx
-from .signing import load_private_key, sign
+from .signing import private_key_cached, sign
 from .spec import AUTH_SIGNATURE, SPEC
 
 #: The cancellation reasons Walmart Canada documents (code → label).
@@ -58,7 +58,7 @@ class WalmartCABackend(WalmartGlobalBackend):
         consumer_id = self._credential("consumer_id")
         channel_type = self._credential("channel_type")
         if self._private_key is None:
-            self._private_key = load_private_key(self._credential("private_key"))
+            self._private_key = private_key_cached(self._credential("private_key"))
         timestamp = str(int(time.time() * 1000))
         signature = sign(consumer_id=consumer_id, url=url, method=method, timestamp_ms=timestamp,
                          private_key=self._private_key)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import threading
+from collections import OrderedDict
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -49,6 +52,46 @@ def load_private_key(key: str) -> RSAPrivateKey:
     if not isinstance(loaded, RSAPrivateKey):
         raise AccountError("The Walmart private key is not an RSA key", code="invalid_private_key")
     return loaded
+
+
+class _ParsedKeys:
+    """Parsed keys by a digest of their text, so each distinct key is parsed once per process.
+
+    Parsing (with RSA key validation) costs about 50 ms, a signature about 2 ms: without this every call paid for
+    a parse. Keyed by the text's SHA-256, a changed key is a new entry and is used at once; the text itself is not
+    kept. The oldest entries go beyond ``size`` accounts' worth.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._keys: OrderedDict[bytes, RSAPrivateKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> RSAPrivateKey:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        with self._lock:
+            loaded = self._keys.get(digest)
+            if loaded is not None:
+                self._keys.move_to_end(digest)
+                return loaded
+        loaded = load_private_key(key)  # outside the lock: a slow parse holds no other account back
+        with self._lock:
+            self._keys[digest] = loaded
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+        return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+_PARSED_KEYS = _ParsedKeys()
+
+
+def private_key_cached(key: str) -> RSAPrivateKey:
+    """``load_private_key`` for a key text, parsed once per process and key (see ``_ParsedKeys``)."""
+    return _PARSED_KEYS.get(key)
 
 
 def string_to_sign(*, consumer_id: str, url: str, method: str, timestamp_ms: int | str) -> bytes:
