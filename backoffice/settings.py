@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "cancellations",
@@ -118,6 +119,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Error pages and reports never show a secret, DEBUG or not (see cancellations/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cancellations.error_reports.SecretSafeExceptionReporterFilter"
 
 # --- Security (production) ---
 if not DEBUG:
@@ -137,6 +140,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["cancellations.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -162,10 +166,19 @@ CELERY_TASK_ALWAYS_EAGER = EMBEDDED_MODE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The outbox is I/O-bound (each task waits on one marketplace round trip) and every task is idempotent (a call is
+# claimed under a row lock; a second run finds it claimed and skips), so: acknowledge after the task ran (a
+# worker lost mid-send gets its message redelivered), and take one message at a time per worker slot so a long
+# send never holds others back. Run workers with many threads: `celery -A backoffice worker --pool threads
+# --concurrency 16` (see the Procfile); each thread keeps its own database connection (CONN_MAX_AGE).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Embedded default: background tasks run on this many threads of the web process (0: inline, in the caller).
+EMBEDDED_POOL_THREADS = env.int("EMBEDDED_POOL_THREADS", default=4)
+# At exit, a command waits at most this long for the work it enqueued (what is left, the sweeper completes).
+EMBEDDED_POOL_EXIT_WAIT_SECONDS = env.float("EMBEDDED_POOL_EXIT_WAIT_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-cancellations": {
         "task": "cancellations.tasks.cancellations_sweep_task",
@@ -238,7 +251,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"sandbox_answers": {"()": "backoffice.logfilters.SandboxAnswers"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"level": "INFO"},  # no handler of its own: each line once, through the root's handler
+        "django.db.backends": {"level": "WARNING"},
+        # A sandbox fault is a deliberate answer, not a server error (see the filter).
+        "django.request": {"filters": ["sandbox_answers"]},
+        # Not one "Task ... succeeded" line per call in the CLI and demo output; failures still log.
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }

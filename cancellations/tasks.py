@@ -6,8 +6,10 @@ from datetime import datetime
 
 from celery import shared_task
 
+from .marketplaces.base import MarketplaceError
 from .models import MarketplaceAccount
 from .services import call_dispatch, cancellations_sweep, cancellations_verify, orders_sync
+from .services.enqueue import calls_fan_out
 from .services.outbound import outbound_sweep
 from .services.webhooks import webhook_delivery_send
 
@@ -15,6 +17,13 @@ from .services.webhooks import webhook_delivery_send
 @shared_task(ignore_result=True)
 def call_dispatch_task(call_id: int) -> str:
     return call_dispatch(call_id=call_id)
+
+
+@shared_task(ignore_result=True)
+def calls_fan_out_task(call_ids: list[int]) -> int:
+    """A request's calls, published here rather than one by one in the web process."""
+    calls_fan_out(call_ids)
+    return len(call_ids)
 
 
 @shared_task(ignore_result=True)
@@ -31,7 +40,10 @@ def cancellations_sweep_task() -> dict:
 def orders_sync_task(account_id: int, since_iso: str | None = None) -> dict:
     account = MarketplaceAccount.objects.get(pk=account_id)
     since = datetime.fromisoformat(since_iso) if since_iso else None
-    return orders_sync(account=account, since=since).as_dict()
+    try:
+        return orders_sync(account=account, since=since).as_dict()
+    except MarketplaceError as exc:  # already recorded on the account; a retry is the next periodic sync
+        return {"account": account.name, "error": f"{exc.code}: {exc.message[:500]}"}
 
 
 @shared_task(ignore_result=True)

@@ -47,7 +47,12 @@ class FakeBackend(MarketplaceBackend):
             raise step
         if callable(step):
             return step(lines)
-        self._apply(lines)
+        return self.confirm_all(lines)
+
+    @classmethod
+    def confirm_all(cls, lines: Sequence[LineCancel]) -> CancelResult:
+        """The default answer: every line applied."""
+        cls._apply(lines)
         return CancelResult(lines=tuple(
             LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED,
                        marketplace_reference=f"C-{next(_ids)}") for line in lines))

@@ -16,3 +16,7 @@ if "BACKOFFICE_TESTS_DATA_DIR" not in os.environ:  # the pytest process (its sub
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
 from backoffice.settings import *  # noqa: E402,F403
+
+# Background work runs in the test's own thread, so a test sees the outcome when its request returns (the
+# pool's own tests turn it on: tests/services/test_embedded_pool.py).
+EMBEDDED_POOL_THREADS = 0

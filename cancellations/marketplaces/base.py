@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from ..masking import mask_headers, mask_text
+from .http_sessions import session_for
 
 # ---------------------------------------------------------------------------------------------- inputs
 
@@ -266,7 +268,7 @@ def parse_retry_after(value: str | None) -> float | None:
 class MarketplaceBackend:
     """Template for a marketplace backend. Subclasses implement the four operations.
 
-    Helpers here do the HTTP part once: one ``requests.Session`` per backend, explicit timeouts, no
+    Helpers here do the HTTP part once: a kept-alive session per thread and account, explicit timeouts, no
     HTTP-level retries, masking, recording and error classification. A subclass supplies
     ``secrets()`` (values to mask wherever they appear) and ``parse_error(response)``.
     """
@@ -287,12 +289,12 @@ class MarketplaceBackend:
         self.base_url = validate_base_url(account.base_url)
         self.on_exchange = on_exchange
         self.timeout = timeout or tuple(settings.MARKETPLACE_HTTP_TIMEOUT)
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "marketplace-backoffice/0.1"
+        # This thread's kept-alive session for the account: the next call skips the connection handshake.
+        self.session = session_for((account.name, self.base_url))
 
     def close(self) -> None:
-        """Release pooled connections (keep-alive sockets) once the work is done."""
-        self.session.close()
+        """Nothing to release: the session and its connection stay for this account's next call on this thread
+        (``http_sessions.sessions_close`` closes them)."""
 
     def __enter__(self) -> MarketplaceBackend:
         return self
@@ -339,6 +341,7 @@ class MarketplaceBackend:
     def new_correlation_id(self) -> str:
         return str(uuid.uuid4())
 
+    @sensitive_variables("headers", "req", "prepared")
     def request(
         self, operation: str, method: str, url: str, *, headers: Mapping[str, str] | None = None,
         body: str | bytes | None = None, correlation_id: str = "", ok_statuses: Sequence[int] = (),
@@ -394,6 +397,7 @@ class MarketplaceBackend:
             raise AccountError(message, code=code or f"http_{status}", status_code=status)
         raise PermanentError(message, code=code or f"http_{status}", status_code=status, line_errors=line_errors)
 
+    @sensitive_variables("headers", "secrets")
     def _record(self, operation, method, url, headers, body, response, started, correlation_id, error) -> None:
         if self.on_exchange is None:
             return

@@ -19,6 +19,7 @@ from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCal
 from .call_planning import calls_plan
 from .cancellation_dispatch import call_dispatch
 from .cancellation_verify import cancellations_verify
+from .enqueue import calls_enqueue
 from .history import cancellations_transition
 from .locking import skip_locked
 
@@ -73,9 +74,6 @@ def cancellations_sweep(*, dispatch_inline: bool = True, queued_older_than: floa
     if dispatch_inline:
         report["sent"] = sum(1 for pk in queued if call_dispatch(call_id=pk) == "sent")
     else:
-        from ..tasks import call_dispatch_task
-
-        for pk in queued:
-            call_dispatch_task.delay(pk)
+        calls_enqueue(queued)
         report["enqueued"] = len(queued)
     return report

@@ -1,4 +1,5 @@
-"""A real Celery worker process, fed through the Redis broker, sends a cancellation end to end."""
+"""A real Celery worker process (thread pool, as the Procfile runs it), fed through the Redis broker, sends
+cancellations end to end."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from django.db import connection
 
 from backoffice.celery import app as celery_app
+from cancellations.models import Cancellation, OrderLine
+from cancellations.sandbox import walmart as walmart_sandbox
 from cancellations.services import LineRequest, cancellation_request
-from tests.integration.conftest import cancel_calls_received, lines_of
+from tests.integration.conftest import cancel_calls_received, lines_of, sandbox_account, walmart_credentials
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +31,8 @@ def worker(postgres_only, redis_broker_url, live_server):
     env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_broker_url,
            "CELERY_TASK_DEFAULT_QUEUE": queue}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "solo", "--queues", queue,
-         "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "threads", "--concurrency", "4",
+         "--queues", queue, "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     before = celery_app.conf.task_always_eager, celery_app.conf.task_default_queue
@@ -60,3 +63,32 @@ def test_worker_processes_a_cancellation_end_to_end(worker, mirakl_live):
         time.sleep(0.5)
     assert c.status == "confirmed", c.status
     assert c.marketplace_reference and cancel_calls_received(mirakl_live) == 1
+
+
+def _settled(ids: list[int], worker, timeout: float = 60) -> list[Cancellation]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cancellations = list(Cancellation.objects.filter(pk__in=ids))
+        if all(c.status not in ("pending", "sending") for c in cancellations):
+            return cancellations
+        assert worker.poll() is None, "the worker exited"
+        time.sleep(0.5)
+    return list(Cancellation.objects.filter(pk__in=ids))
+
+
+def test_worker_threads_send_a_fanned_out_request_one_call_per_purchase_order(worker, live_server):
+    credentials, options = walmart_credentials("signature")
+
+    def seed(seller):
+        for n in range(4):
+            lines = [{"sku": f"F{n}-{i}", "quantity": 2, "unit_price": "5.00"} for i in range(2)]
+            walmart_sandbox.order_add(seller, purchase_order_id=f"FAN-{n}", lines=lines)
+
+    account = sandbox_account(live_server, name="walmart-fan-out", marketplace="walmart_ca",
+                              credentials=credentials, options=options, seed=seed)
+    lines = OrderLine.objects.filter(order__account=account)
+    requested = cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=1) for line in lines],
+                                     reason="CANCEL_BY_SELLER", source="api")
+    cancellations = _settled([c.pk for c in requested], worker)
+    assert {c.status for c in cancellations} == {"confirmed"} and len(cancellations) == 8
+    assert cancel_calls_received(account) == 4

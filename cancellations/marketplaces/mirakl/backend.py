@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from ...jsonexact import json_dumps_exact
 from ..base import (
@@ -37,7 +38,7 @@ from ..base import (
     TransientError,
 )
 
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # OR11's maximum "max": a sync makes the fewest list calls
 CENT = Decimal("0.01")
 # The sandbox (and our parser) name a rejected line as: Order line '<order_line_id>': <reason>
 LINE_ERROR = re.compile(r"Order line '([^']+)':\s*(.*?)(?=;\s*Order line '|$)", re.DOTALL)
@@ -159,6 +160,7 @@ class MiraklBackend(MarketplaceBackend):
 
     # --- plumbing ------------------------------------------------------------------------------------
 
+    @sensitive_variables("api_key", "headers")
     def _headers(self, *, json_body: bool = False) -> dict[str, str]:
         api_key = self.account.credentials.get("api_key")
         if not api_key:

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from django.views.decorators.debug import sensitive_variables
 
 from ..base import AccountConfig, ConfigurationError, ExchangeCallback, LineCancel
 from ..walmart_global import AUTH_OAUTH, SERVICE_NAME, WalmartGlobalBackend
 from . import codec as wx
-from .signing import load_private_key, sign
+from .signing import private_key_cached, sign
 from .spec import AUTH_SIGNATURE, SPEC
 
 #: The cancellation reasons Walmart Canada documents (code → label).
@@ -52,13 +53,14 @@ class WalmartCABackend(WalmartGlobalBackend):
             return super()._parse(body, kind)
         return wx.order_from_xml(body) if kind == "order" else wx.orders_page_from_xml(body)
 
+    @sensitive_variables("signature")
     def _auth_headers(self, url: str, method: str, correlation_id: str) -> dict[str, str]:
         if self.auth_mode != AUTH_SIGNATURE:
             return super()._auth_headers(url, method, correlation_id)
         consumer_id = self._credential("consumer_id")
         channel_type = self._credential("channel_type")
         if self._private_key is None:
-            self._private_key = load_private_key(self._credential("private_key"))
+            self._private_key = private_key_cached(self._credential("private_key"))
         timestamp = str(int(time.time() * 1000))
         signature = sign(consumer_id=consumer_id, url=url, method=method, timestamp_ms=timestamp,
                          private_key=self._private_key)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import threading
+from collections import OrderedDict
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from django.views.decorators.debug import sensitive_variables
 
 from ..base import AccountError
 
@@ -23,6 +27,7 @@ _KEY_HELP = (
 )
 
 
+@sensitive_variables("key", "text", "der", "loaded")
 def load_private_key(key: str) -> RSAPrivateKey:
     """Load an RSA private key given as raw base64 DER (Walmart's format), PEM PKCS#8 or PEM PKCS#1.
 
@@ -51,10 +56,51 @@ def load_private_key(key: str) -> RSAPrivateKey:
     return loaded
 
 
+class _ParsedKeys:
+    """Parsed keys by a digest of their text, so each distinct key is parsed once per process.
+
+    Parsing (with RSA key validation) costs about 50 ms, a signature about 2 ms: without this every call paid for
+    a parse. Keyed by the text's SHA-256, a changed key is a new entry and is used at once; the text itself is not
+    kept. The oldest entries go beyond ``size`` accounts' worth.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._keys: OrderedDict[bytes, RSAPrivateKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> RSAPrivateKey:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        with self._lock:
+            loaded = self._keys.get(digest)
+            if loaded is not None:
+                self._keys.move_to_end(digest)
+                return loaded
+        loaded = load_private_key(key)  # outside the lock: a slow parse holds no other account back
+        with self._lock:
+            self._keys[digest] = loaded
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+        return loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+_PARSED_KEYS = _ParsedKeys()
+
+
+def private_key_cached(key: str) -> RSAPrivateKey:
+    """``load_private_key`` for a key text, parsed once per process and key (see ``_ParsedKeys``)."""
+    return _PARSED_KEYS.get(key)
+
+
 def string_to_sign(*, consumer_id: str, url: str, method: str, timestamp_ms: int | str) -> bytes:
     return f"{consumer_id}\n{url}\n{method.upper()}\n{timestamp_ms}\n".encode()
 
 
+@sensitive_variables("private_key", "key")
 def sign(
     *, consumer_id: str, url: str, method: str, timestamp_ms: int | str, private_key: RSAPrivateKey | str
 ) -> str:

@@ -108,6 +108,43 @@ def test_each_attempt_gets_its_own_correlation_id_and_signature():
 
 
 @responses.activate
+def test_the_key_is_parsed_once_per_process_and_a_changed_key_is_used_at_once():
+    from unittest import mock
+
+    from cancellations.marketplaces.walmart_ca import signing
+    from cancellations.sandbox.provision import walmart_private_key_generate
+
+    responses.add(responses.GET, f"{BASE}/v3/ca/orders/1796330120075",
+                  body=_fixture("ca_get_order_response_200.xml"))
+    new_key = walmart_private_key_generate()
+    signing._PARSED_KEYS.clear()
+    with mock.patch.object(signing, "load_private_key", wraps=signing.load_private_key) as parse:
+        for _ in range(3):  # three backends, as three dispatch tasks of one worker make them
+            _backend().get_order("1796330120075")
+        assert parse.call_count == 1
+        _backend(private_key=new_key).get_order("1796330120075")  # the account's key was replaced
+        assert parse.call_count == 2
+    _assert_signed(responses.calls[2].request)
+    new_public = load_private_key(new_key).public_key()
+    last = responses.calls[3].request
+    assert verify(consumer_id="cid-1234", url=last.url, method="GET", timestamp_ms=last.headers["WM_SEC.TIMESTAMP"],
+                  signature=last.headers["WM_SEC.AUTH_SIGNATURE"], public_key=new_public)
+
+
+def test_parsed_keys_keep_the_most_recently_used():
+    from cancellations.marketplaces.walmart_ca import signing
+    from cancellations.sandbox.provision import walmart_private_key_generate
+
+    keys = [PRIVATE_KEY, walmart_private_key_generate(), walmart_private_key_generate()]
+    cache = signing._ParsedKeys(size=2)
+    first = cache.get(keys[0])
+    cache.get(keys[1])
+    assert cache.get(keys[0]) is first  # used again: now the most recent
+    cache.get(keys[2])  # evicts keys[1], the least recently used
+    assert cache.get(keys[0]) is first and len(cache._keys) == 2
+
+
+@responses.activate
 def test_cancel_sends_all_lines_of_the_order_in_one_call():
     responses.add(responses.POST, f"{BASE}/v3/ca/orders/3225224/cancel",
                   body=_fixture("ca_cancel_response_200.xml"), content_type="application/xml")
@@ -179,7 +216,8 @@ def test_order_pages_follow_next_cursor_verbatim():
         ["2575263094491", "2575263094492"], ["2575263094493", "2575263094494"],
     ]
     first, second = (c.request for c in responses.calls)
-    assert parse_qs(urlsplit(first.url).query) == {"createdStartDate": ["2016-01-01T00:00:00Z"], "limit": ["100"]}
+    # Walmart's documented maximum page size, so a sync makes the fewest list calls.
+    assert parse_qs(urlsplit(first.url).query) == {"createdStartDate": ["2016-01-01T00:00:00Z"], "limit": ["200"]}
     assert "createdStartDate=2016-01-01T00%3A00%3A00Z" in first.url
     assert second.url == f"{BASE}/v3/ca/orders{cursor}"
     _assert_signed(first)

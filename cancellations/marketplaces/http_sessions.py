@@ -1,0 +1,51 @@
+"""HTTP sessions kept per worker thread and account, so consecutive calls reuse a kept-alive connection.
+
+A fresh session per call paid a TCP (and, against a real marketplace, TLS) handshake every time. Sessions are
+per thread because a ``requests.Session`` is not meant to be shared by threads; per account (name and base URL)
+so connections to one marketplace host are never lent to another account. Cookies are refused: marketplace APIs
+authenticate every request, and nothing one account's answers set may travel with another's requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from http.cookiejar import DefaultCookiePolicy
+
+import requests
+
+USER_AGENT = "marketplace-backoffice/0.1"
+#: Accounts' sessions one thread keeps; the least recently used is closed beyond that.
+SESSIONS_PER_THREAD = 64
+
+_local = threading.local()
+
+
+def session_new() -> requests.Session:
+    """A session as every marketplace call uses it (the one place it is made)."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def session_for(account_key: tuple[str, str]) -> requests.Session:
+    """This thread's session for ``account_key`` (account name, base URL), made on first use."""
+    sessions: OrderedDict[tuple[str, str], requests.Session] | None = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = OrderedDict()
+    session = sessions.get(account_key)
+    if session is None:
+        session = sessions[account_key] = session_new()
+        while len(sessions) > SESSIONS_PER_THREAD:
+            sessions.popitem(last=False)[1].close()
+    else:
+        sessions.move_to_end(account_key)
+    return session
+
+
+def sessions_close() -> None:
+    """Close this thread's sessions and their connections."""
+    sessions = getattr(_local, "sessions", None) or {}
+    while sessions:
+        sessions.popitem()[1].close()
