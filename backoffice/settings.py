@@ -118,6 +118,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Error pages and reports never show a secret, DEBUG or not (see cancellations/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cancellations.error_reports.SecretSafeExceptionReporterFilter"
 
 # --- Security (production) ---
 if not DEBUG:
@@ -137,6 +139,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["cancellations.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -47,7 +47,7 @@ def cancellations_filter(qs: QuerySet, params: Mapping[str, str]) -> QuerySet:
         qs = qs.filter(account__name=account)
     if order := _param(params, "order"):
         match = Q(line__order__external_id=order)
-        if order.isdigit():
+        if order.isascii() and order.isdigit() and int(order) < 2**63:
             match |= Q(line__order_id=int(order))
         qs = qs.filter(match)
     if request_id := _param(params, "request_id"):

@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from ..models import (
@@ -34,6 +33,7 @@ from .accounts import AccountSerializer
 from .cancel_input import CancellationInputSerializer, OrderCancelInputSerializer, line_requests
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .inventory_export import FORMAT_PARAMETER, STATUS_PARAMETER, InventoryExportMixin
+from .parsers import BoundedJSONParser
 from .permissions import CanChangeAccount, CanRequestCancellation, ModelPermissionsWithView
 from .serializers import (
     CancellationAcceptedSerializer,
@@ -82,7 +82,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     queryset = MarketplaceAccount.objects.order_by("name")
     serializer_class = AccountSerializer
     permission_classes = [ModelPermissionsWithView]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
@@ -106,7 +106,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = OrderSerializer
     permission_classes = [ModelPermissionsWithView]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         lines = OrderLine.objects.with_in_flight().order_by("id")
@@ -150,7 +150,7 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
 )
 class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [ModelPermissionsWithView]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         if self.action in ("retry", "verify"):

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .models import SandboxSeller, secret_digest
+from .walmart_wire import public_key_pem
 
 
 def walmart_private_key_generate() -> str:
@@ -24,16 +25,13 @@ def walmart_private_key_generate() -> str:
 
 def seller_register(*, marketplace: str, credentials: Mapping[str, Any], options: Mapping[str, Any]) -> SandboxSeller:
     """Create or update the sandbox seller that accepts these credentials."""
-    if marketplace == "walmart_ca" and credentials.get("auth", options.get("auth")) == "oauth":
+    walmart = marketplace in ("walmart_ca", "walmart_us")
+    if walmart and (marketplace == "walmart_us" or credentials.get("auth", options.get("auth")) == "oauth"):
         identifier = credentials["client_id"]
         defaults = {"secret_sha256": secret_digest(credentials["client_secret"]), "public_key_pem": ""}
-    elif marketplace == "walmart_ca":
-        from ..marketplaces.walmart_ca.signing import load_private_key
-
+    elif walmart:
         identifier = credentials["consumer_id"]
-        public = load_private_key(credentials["private_key"]).public_key()
-        pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        defaults = {"public_key_pem": pem.decode(), "secret_sha256": ""}
+        defaults = {"public_key_pem": public_key_pem(credentials["private_key"]), "secret_sha256": ""}
     elif marketplace == "mirakl":
         identifier = f"shop-{options.get('shop_id') or 'default'}-{secret_digest(credentials['api_key'])[:12]}"
         defaults = {"secret_sha256": secret_digest(credentials["api_key"]), "shop_id": str(options.get("shop_id", ""))}

@@ -1,16 +1,22 @@
-"""Emulated Walmart Canada marketplace, mounted at ``/sandbox/walmart/``.
+"""Emulated Walmart marketplace (Canada and US), mounted at ``/sandbox/walmart/``.
 
 Both of Walmart's APIs are served over the same order state:
 
-* legacy CA (``/v3/ca/orders...``): signature auth checked with the seller's public key over
-  ``request.build_absolute_uri()``, XML in and out (``ns3:`` prefixed orders, unprefixed lists);
-* Global (``/v3/token``, ``/v3/orders...`` with ``WM_MARKET: ca``): client-credentials tokens, JSON.
+* legacy CA (``/v3/ca/orders...``, ``walmart_ca`` sellers): signature auth checked with the seller's public key
+  over ``request.build_absolute_uri()``; XML (``ns3:`` prefixed orders, unprefixed lists), or JSON when
+  ``Accept`` asks for it; cancel bodies XML only, units ``EACH``;
+* Global (``/v3/token``, ``/v3/orders...``): client-credentials tokens; ``WM_MARKET`` names the seller's
+  market (``ca`` for ``walmart_ca``, ``us`` for ``walmart_us``; absent means ``us``, as Walmart documents);
+  JSON, or XML when ``Accept`` asks for it; cancel bodies JSON or XML by ``Content-Type``; units ``EACH`` or
+  ``EA``; ``createdStartDate`` optional.
 
-It refuses what Walmart refuses (bad signature or token, missing headers, an unqualified XML root, an unknown
-reason, a unit other than EACH, more units than are still open on a line, a shipped or cancelled line), in
-Walmart's error shapes: gateway errors (401, 429) as ``{"error": [...]}`` JSON, order API errors as
-``<ns2:errors>`` XML (legacy) or ``{"errors": {"error": [...]}}`` JSON (Global). Faults queued in
-``SandboxFault`` are applied per operation (``token``, ``list_orders``, ``get_order``, ``cancel``).
+It refuses what Walmart refuses (bad signature or token, missing headers, an unqualified XML root or fields in
+another namespace, a reason the market does not support, enumerations in another case, more units than are
+still open on a line, a shipped or cancelled line), in Walmart's error shapes: gateway errors (401, 429) as
+``{"error": [...]}`` JSON, order API errors as ``<ns2:errors>`` XML or ``{"errors": {"error": [...]}}`` JSON
+(the answer's format). It reads and writes the wire with its own code (``walmart_wire``), never the client's.
+Requests go through the shared pipeline (``endpoint``: knobs, faults, log) per operation (``token``,
+``list_orders``, ``get_order``, ``cancel``).
 
 ``SandboxOrder.data`` is this module's own shape (snake_case), rendered to Walmart's on the way out. Amounts
 there are 2-dp strings (numbers left by older versions are read the same way, through ``Decimal(str(v))``);
@@ -38,10 +44,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ..jsonexact import json_dumps_exact
-from ..marketplaces.walmart_ca import codec as wx
-from ..marketplaces.walmart_ca.backend import WALMART_CA_REASONS
-from ..marketplaces.walmart_ca.signing import verify
 from . import state
+from . import walmart_wire as ww
 from .endpoint import (
     ERROR_METHOD,
     ERROR_RATE_LIMITED,
@@ -55,12 +59,23 @@ from .endpoint import (
 from .models import SandboxCancel, SandboxOrder, SandboxSeller, SandboxToken, secret_digest
 
 MARKETPLACE = "walmart_ca"
+#: Sandbox sellers' marketplace -> the Global API's WM_MARKET.
+MARKETS = {"walmart_ca": "ca", "walmart_us": "us"}
+DEFAULT_MARKET = "us"  # "If WM_MARKET header is missing, the market defaults to 'us'"
 LEGACY, GLOBAL, TOKEN = "legacy", "global", "token"
 TOKEN_LIFETIME_SECONDS = 900  # Walmart: "expires after 15 minutes"
 SIGNATURE_MAX_SKEW = timedelta(minutes=15)
 OPEN_STATUSES = ("Created", "Acknowledged")
+STATUS_CANCELLED = "Cancelled"
+EACH = "EACH"
+UNITS = {LEGACY: (EACH,), GLOBAL: (EACH, "EA")}  # the CA spec: "Always use 'EACH'"; Global's enum: EACH | EA
+#: Cancellation reasons each market documents (CA: two; US: five).
+REASONS = {
+    "ca": ("CANCEL_BY_SELLER", "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"),
+    "us": ("CUSTOMER_REQUESTED_SELLER_TO_CANCEL", "SELLER_CANCEL_PRICING_ERROR", "SELLER_CANCEL_OUT_OF_STOCK",
+           "SELLER_CANCEL_FRAUD_STOP_SHIPMENT", "SELLER_CANCEL_ADDRESS_NOT_SERVICEABLE"),
+}
 CENT = Decimal("0.01")
-NAMESPACES = {"ns2": wx.LEGACY_ORDERS_NS, "ns3": wx.ORDERS_NS, "ns4": wx.COMMON_NS}
 XML_TYPE, JSON_TYPE = "application/xml", "application/json"
 FOREIGN_REASON = "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"  # a cancel by customer care looks like a seller's
 
@@ -98,12 +113,23 @@ def _unauthorized(info: str = "Unauthorized token or incorrect authorization hea
                  gateway=True)
 
 
-def _error_response(mode: str, failure: WalmartReply) -> HttpResponse:
-    if failure.gateway or mode != LEGACY:
+def answers_xml(call: Call) -> bool:
+    """The answer's format: the first of XML or JSON that ``Accept`` names, else the API's own."""
+    for media in call.request.headers.get("Accept", "").split(","):
+        media = media.split(";")[0].strip().lower()
+        if media in (XML_TYPE, "text/xml"):
+            return True
+        if media == JSON_TYPE:
+            return False
+    return call.mode == LEGACY
+
+
+def _error_response(call: Call, failure: WalmartReply) -> HttpResponse:
+    if failure.gateway or not answers_xml(call):
         payload = {"error": failure.errors} if failure.gateway else {"errors": {"error": failure.errors}}
         response = HttpResponse(json.dumps(payload), status=failure.status, content_type=JSON_TYPE)
     else:
-        body = wx.xml_render("errors", {"error": failure.errors}, prefix="ns2", namespaces={"ns2": wx.COMMON_NS})
+        body = ww.xml_document("errors", {"error": failure.errors}, prefix="ns2", namespaces={"ns2": ww.COMMON_NS})
         response = HttpResponse(body, status=failure.status, content_type=XML_TYPE)
     for name, value in failure.headers.items():
         response[name] = value
@@ -137,9 +163,9 @@ def _authenticate_signature(call: Call) -> SandboxSeller:
         SandboxSeller.objects.filter(marketplace=MARKETPLACE, identifier=consumer_id)
         .exclude(public_key_pem="").first()
     )
-    if seller is None or not verify(
+    if seller is None or not ww.signature_valid(
         consumer_id=consumer_id, url=call.request.build_absolute_uri(), method=call.request.method or "",
-        timestamp_ms=timestamp, signature=signature, public_key=seller.public_key_pem,
+        timestamp=timestamp, signature=signature, public_key=seller.public_key_pem,
     ):
         raise _unauthorized("Invalid WM_SEC.AUTH_SIGNATURE for this consumer id, URL, method and timestamp.")
     return seller
@@ -153,10 +179,11 @@ def _authenticate_token(call: Call) -> SandboxSeller:
     )
     if found is None:
         raise _unauthorized("The access token is invalid or has expired.")
-    market = _header(call, "WM_MARKET")
-    if market.lower() != "ca":
-        raise reply(400, "INVALID_REQUEST_HEADER.GMP_ORDER_API", f"Unsupported WM_MARKET {market!r}",
-                    field_name="WM_MARKET", info="One or more request headers are invalid.")
+    market = call.request.headers.get("WM_MARKET", "").strip() or DEFAULT_MARKET
+    if market.lower() != MARKETS.get(found.seller.marketplace):
+        raise reply(400, "INVALID_REQUEST_HEADER.GMP_ORDER_API",
+                    f"WM_MARKET {market!r} is not this seller's market", field_name="WM_MARKET",
+                    info="One or more request headers are invalid.")
     return found.seller
 
 
@@ -169,7 +196,7 @@ def _authenticate_client(call: Call) -> SandboxSeller:
         client_id = client_secret = ""
     seller = None
     if scheme.lower() == "basic" and client_id:
-        seller = SandboxSeller.objects.filter(marketplace=MARKETPLACE, identifier=client_id).exclude(
+        seller = SandboxSeller.objects.filter(marketplace__in=MARKETS, identifier=client_id).exclude(
             secret_sha256=""
         ).first()
     if seller is None or not hmac.compare_digest(seller.secret_sha256, secret_digest(client_secret)):
@@ -189,6 +216,7 @@ def _authenticate(call: Call) -> SandboxSeller:
         seller = _authenticate_client(call)
     _header(call, "WM_QOS.CORRELATION_ID")
     _header(call, "WM_SVC.NAME")
+    call.marketplace = seller.marketplace  # faults and the log are per marketplace
     return seller
 
 
@@ -199,29 +227,33 @@ def _money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _wire_taxes(taxes: Sequence[Mapping[str, Any]], currency: str) -> list[dict[str, Any]]:
-    return [
-        {"taxName": tax["name"], "taxAmount": {"currency": currency, "amount": _money(tax["amount"])}}
-        for tax in taxes
-    ]
+def _wire_tax(taxes: Sequence[Mapping[str, Any]], currency: str) -> dict[str, Any] | None:
+    """A charge's ``tax``: one object, as the spec has it. Several taxes on one charge (GST and PST) are
+    reported as one, named ``GST+PST``, with their total."""
+    if not taxes:
+        return None
+    return {
+        "taxName": "+".join(str(tax["name"]) for tax in taxes),
+        "taxAmount": {"currency": currency, "amount": sum((_money(tax["amount"]) for tax in taxes), Decimal("0"))},
+    }
 
 
 def _wire_line(line: Mapping[str, Any], currency: str) -> dict[str, Any]:
     charges = [{
         "chargeType": "PRODUCT", "chargeName": "ItemPrice",
         "chargeAmount": {"currency": currency, "amount": _money(line["unit_price"])},
-        "tax": _wire_taxes(line.get("taxes", []), currency),
+        "tax": _wire_tax(line.get("taxes", []), currency),
     }]
     if _money(line.get("shipping_price", "0")):
         charges.append({
             "chargeType": "SHIPPING", "chargeName": "Shipping",
             "chargeAmount": {"currency": currency, "amount": _money(line["shipping_price"])},
-            "tax": _wire_taxes(line.get("shipping_taxes", []), currency),
+            "tax": _wire_tax(line.get("shipping_taxes", []), currency),
         })
     statuses = [
         {
             "status": entry["status"],
-            "statusQuantity": {"unitOfMeasurement": wx.UNIT_EACH, "amount": str(entry["quantity"])},
+            "statusQuantity": {"unitOfMeasurement": EACH, "amount": str(entry["quantity"])},
             "cancellationReason": entry.get("reason") or None,
         }
         for entry in line["statuses"]
@@ -230,7 +262,7 @@ def _wire_line(line: Mapping[str, Any], currency: str) -> dict[str, Any]:
         "lineNumber": str(line["line_number"]),
         "item": {"productName": line.get("title", ""), "sku": line["sku"]},
         "charges": {"charge": charges},
-        "orderLineQuantity": {"unitOfMeasurement": wx.UNIT_EACH, "amount": str(line["quantity"])},
+        "orderLineQuantity": {"unitOfMeasurement": EACH, "amount": str(line["quantity"])},
         "statusDate": _parse_instant(line.get("status_date")),
         "orderLineStatuses": {"orderLineStatus": statuses},
         "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "STANDARD"},
@@ -239,6 +271,18 @@ def _wire_line(line: Mapping[str, Any], currency: str) -> dict[str, Any]:
 
 def _parse_instant(value: Any) -> datetime | None:
     return parse_datetime(value) if isinstance(value, str) else value
+
+
+def _shipping_info(order: SandboxOrder) -> dict[str, Any] | None:
+    info = order.data.get("shipping_info")
+    if not info:
+        return None
+    return {  # in the spec's order: phone, estimatedDeliveryDate, estimatedShipDate, methodCode, postalAddress
+        "phone": info.get("phone"),
+        "estimatedDeliveryDate": order.created_at + timedelta(days=5),
+        "estimatedShipDate": order.created_at + timedelta(days=2),
+        **{k: v for k, v in info.items() if k != "phone"},
+    }
 
 
 def wire_order(order: SandboxOrder) -> dict[str, Any]:
@@ -250,7 +294,7 @@ def wire_order(order: SandboxOrder) -> dict[str, Any]:
         "customerOrderId": data.get("customer_order_id", ""),
         "customerEmailId": data.get("customer_email", ""),
         "orderDate": order.created_at,
-        "shippingInfo": data.get("shipping_info") or None,
+        "shippingInfo": _shipping_info(order),
         "orderLines": {"orderLine": [_wire_line(line, currency) for line in data.get("lines", [])]},
     }
 
@@ -273,16 +317,16 @@ def _encoded(value: Any, *, as_json: bool) -> Any:
 
 def _order_response(call: Call, order: SandboxOrder) -> HttpResponse:
     wire = wire_order(order)
-    if call.mode == LEGACY:
-        body = wx.xml_render("order", _encoded(wire, as_json=False), prefix="ns3", namespaces=NAMESPACES)
+    if answers_xml(call):
+        body = ww.xml_document("order", _encoded(wire, as_json=False), prefix="ns3")
         return HttpResponse(body, content_type=XML_TYPE)
     return HttpResponse(json_dumps_exact({"order": _encoded(wire, as_json=True)}), content_type=JSON_TYPE)
 
 
 def _list_response(call: Call, orders: Sequence[SandboxOrder], meta: Mapping[str, Any]) -> HttpResponse:
     content = {"meta": dict(meta), "elements": {"order": [wire_order(o) for o in orders]}}
-    if call.mode == LEGACY:
-        body = wx.xml_render("list", _encoded(content, as_json=False), namespaces=NAMESPACES)
+    if answers_xml(call):
+        body = ww.xml_document("list", _encoded(content, as_json=False))
         return HttpResponse(body, content_type=XML_TYPE)
     return HttpResponse(json_dumps_exact({"list": _encoded(content, as_json=True)}), content_type=JSON_TYPE)
 
@@ -342,7 +386,8 @@ def _int_param(call: Call, name: str, default: int, low: int, high: int) -> int:
 
 
 def _orders_list(call: Call) -> HttpResponse:
-    start = _date_param(call, "createdStartDate", required=True)
+    # The CA spec requires createdStartDate; the Global API does not.
+    start = _date_param(call, "createdStartDate", required=call.mode == LEGACY) or datetime.min.replace(tzinfo=UTC)
     end = _date_param(call, "createdEndDate") or timezone.now()
     limit = _int_param(call, "limit", 10, 1, 200)
     offset = _int_param(call, "soIndex", 0, 0, 10**9)
@@ -360,25 +405,27 @@ def _orders_list(call: Call) -> HttpResponse:
         meta["nextCursor"] = "?" + urlencode({
             "limit": limit, "hasMoreElements": "true", "soIndex": offset + limit,
             "poIndex": orders[-1].external_id if orders else "", "sellerId": call.seller.pk if call.seller else "",
-            "createdStartDate": call.request.GET["createdStartDate"],
+            **({"createdStartDate": call.request.GET["createdStartDate"]}
+               if call.request.GET.get("createdStartDate") else {}),
             "createdEndDate": _encoded(end, as_json=False),
         }, safe=":")
     return _list_response(call, orders, meta)
 
 
-def _requested_lines(call: Call) -> list[wx.RequestedCancel]:
-    expected = XML_TYPE if call.mode == LEGACY else JSON_TYPE
+def _requested_lines(call: Call) -> list[ww.CancelEntry]:
+    # The CA spec defines only XML bodies; the Global API takes JSON or XML.
+    accepted = (XML_TYPE,) if call.mode == LEGACY else (JSON_TYPE, XML_TYPE)
     content_type = call.request.content_type or ""
-    if content_type != expected:
-        raise reply(415, "UNSUPPORTED_MEDIA_TYPE.GMP_ORDER_API", f"Content-Type must be {expected}",
+    if content_type not in accepted:
+        raise reply(415, "UNSUPPORTED_MEDIA_TYPE.GMP_ORDER_API", f"Content-Type must be {' or '.join(accepted)}",
                     field_name="Content-Type", info="Unsupported media type.")
     try:
-        if call.mode == LEGACY:
-            requested = wx.cancel_request_from_xml(call.request.body)
+        if content_type == XML_TYPE:
+            requested = ww.cancel_entries_from_xml(call.request.body)
         else:
-            requested = wx.cancel_request_from_json(call.request.body)
-    except wx.WalmartPayloadError as exc:
-        raise reply(400, "INVALID_REQUEST_CONTENT.GMP_ORDER_API", str(exc)) from exc
+            requested = ww.cancel_entries_from_json(call.request.body)
+    except ww.CancelBodyError as exc:
+        raise reply(400, "INVALID_REQUEST_CONTENT.GMP_ORDER_API", str(exc), field_name=exc.field) from exc
     if not requested:
         raise reply(400, "INVALID_REQUEST_CONTENT.GMP_ORDER_API", "orderLines must list at least one orderLine",
                     field_name="orderLines")
@@ -393,8 +440,11 @@ def _units_in(line: Mapping[str, Any], status: str) -> int:
     return sum(e["quantity"] for e in line["statuses"] if e["status"] == status)
 
 
-def cancel_problems(data: Mapping[str, Any], requested: Sequence[wx.RequestedCancel]) -> list[dict[str, str]]:
-    """Walmart-shaped errors for a cancel request against one order (empty: it may be applied)."""
+def cancel_problems(data: Mapping[str, Any], requested: Sequence[ww.CancelEntry], *, market: str = "ca",
+                    units: Sequence[str] = (EACH,)) -> list[dict[str, str]]:
+    """Walmart-shaped errors for a cancel request against one order (empty: it may be applied). Values are
+    compared exactly (enumerations are case-sensitive)."""
+    reasons = REASONS[market]
     lines = {str(line["line_number"]): line for line in data.get("lines", [])}
     asked: dict[str, int] = {}
     problems = []
@@ -403,14 +453,13 @@ def cancel_problems(data: Mapping[str, Any], requested: Sequence[wx.RequestedCan
         number, line = entry.line_number, lines.get(entry.line_number)
         if line is None:
             problems.append(_error(code, f"Invalid line number {number}: no such order line", field_name="lineNumber"))
-        elif entry.status.lower() != wx.STATUS_CANCELLED.lower():
+        elif entry.status != STATUS_CANCELLED:
             problems.append(_error(code, f"status must be Cancelled in line number {number}", field_name="status"))
-        elif entry.reason not in WALMART_CA_REASONS:
-            allowed = ", ".join(WALMART_CA_REASONS)
+        elif entry.reason not in reasons:
             problems.append(_error(code, f"cancellationReason {entry.reason!r} is not supported in line number "
-                                   f"{number}; use one of {allowed}", field_name="cancellationReason"))
-        elif entry.unit != wx.UNIT_EACH:
-            problems.append(_error(code, f"unitOfMeasurement must be EACH in line number {number}",
+                                   f"{number}; use one of {', '.join(reasons)}", field_name="cancellationReason"))
+        elif entry.unit not in units:
+            problems.append(_error(code, f"unitOfMeasurement must be {' or '.join(units)} in line number {number}",
                                    field_name="unitOfMeasurement"))
         elif not entry.amount.isdigit() or int(entry.amount) < 1:
             problems.append(_error(code, f"statusQuantity amount must be a positive integer in line number {number}",
@@ -429,7 +478,7 @@ def cancel_problems(data: Mapping[str, Any], requested: Sequence[wx.RequestedCan
     return problems
 
 
-def cancel_apply(data: dict[str, Any], requested: Sequence[wx.RequestedCancel], now: datetime) -> None:
+def cancel_apply(data: dict[str, Any], requested: Sequence[ww.CancelEntry], now: datetime) -> None:
     """Move the requested units from the open statuses to Cancelled (validated beforehand)."""
     lines = {str(line["line_number"]): line for line in data["lines"]}
     for entry in requested:
@@ -441,11 +490,11 @@ def cancel_apply(data: dict[str, Any], requested: Sequence[wx.RequestedCancel], 
                 remaining -= taken
         line["statuses"] = [e for e in line["statuses"] if e["quantity"] > 0]
         cancelled = next(
-            (e for e in line["statuses"] if e["status"] == wx.STATUS_CANCELLED and e.get("reason") == entry.reason),
+            (e for e in line["statuses"] if e["status"] == STATUS_CANCELLED and e.get("reason") == entry.reason),
             None,
         )
         if cancelled is None:
-            line["statuses"].append({"status": wx.STATUS_CANCELLED, "quantity": 0, "reason": entry.reason})
+            line["statuses"].append({"status": STATUS_CANCELLED, "quantity": 0, "reason": entry.reason})
             cancelled = line["statuses"][-1]
         cancelled["quantity"] += int(entry.amount)
         line["status_date"] = now.isoformat()
@@ -455,7 +504,8 @@ def _order_cancel(call: Call, purchase_order_id: str) -> HttpResponse:
     requested = _requested_lines(call)
     with transaction.atomic():
         order = _order_or_404(call.seller, purchase_order_id, lock=True)
-        problems = cancel_problems(order.data, requested)
+        problems = cancel_problems(order.data, requested, market=MARKETS[call.seller.marketplace],
+                                   units=UNITS[call.mode])
         if problems:
             raise WalmartReply(status=400, errors=problems)
         now = timezone.now()
@@ -481,7 +531,7 @@ class WalmartEmulator:
         try:
             return _authenticate(call)
         except WalmartReply as failure:
-            raise Answer(_error_response(call.mode, failure)) from None
+            raise Answer(_error_response(call, failure)) from None
 
     def error(self, call: Call, status: int, kind: str, message: str,
               headers: Mapping[str, str] | None = None) -> HttpResponse:
@@ -491,12 +541,12 @@ class WalmartEmulator:
             code, info, gateway = _STANDARD_ERRORS[kind]
             failure = reply(status, code, message, info=info, gateway=gateway)
         failure.headers.update(headers or {})
-        return _error_response(call.mode, failure)
+        return _error_response(call, failure)
 
     def line_rejected(self, call: Call, line_id: str, code: str, message: str) -> HttpResponse:
         failure = reply(400, code or "INVALID_REQUEST_CONTENT.GMP_ORDER_API", f"{message} in line number {line_id}",
                         field_name="lineNumber")
-        return _error_response(call.mode, failure)
+        return _error_response(call, failure)
 
     def requested_lines(self, call: Call) -> list[tuple[str, str, int]]:
         try:
@@ -530,7 +580,7 @@ def _view(mode: str, operation: str, method: str, handler: Callable[..., HttpRes
         try:
             return handler(call, **kwargs)
         except WalmartReply as failure:
-            return _error_response(call.mode, failure)
+            return _error_response(call, failure)
 
     return endpoint(EMULATOR, operation, method, handle, mode=mode)
 
@@ -548,8 +598,7 @@ def foreign_cancel(seller: SandboxSeller, order_id: str, line_id: str, quantity:
             return 0
         reason = reason or FOREIGN_REASON
         now = timezone.now()
-        cancel_apply(order.data, [wx.RequestedCancel(line_id, wx.STATUS_CANCELLED, reason, wx.UNIT_EACH, str(units))],
-                     now)
+        cancel_apply(order.data, [ww.CancelEntry(line_id, STATUS_CANCELLED, reason, EACH, str(units))], now)
         state.cancel_record(seller=seller, order_id=order_id, line_id=line_id, quantity=units, reason_code=reason,
                             operation="foreign_cancel", source=SandboxCancel.FOREIGN)
         order.updated_at = now
@@ -585,13 +634,26 @@ TAX_RATES: dict[str, tuple[tuple[str, Decimal, bool], ...]] = {
     "AB": (("GST", Decimal("0.05"), True),),
     "BC": (("GST", Decimal("0.05"), True), ("PST", Decimal("0.07"), False)),
     "MB": (("GST", Decimal("0.05"), True), ("PST", Decimal("0.07"), False)),
+    # US states (walmart_us sellers): one sales tax
+    "CA": (("SalesTax", Decimal("0.0725"), False),),
+    "TX": (("SalesTax", Decimal("0.0625"), True),),
+    "NY": (("SalesTax", Decimal("0.04"), True),),
+    "WA": (("SalesTax", Decimal("0.065"), True),),
+    "IL": (("SalesTax", Decimal("0.0625"), False),),
 }
+#: The seed's provinces mapped to US states for a walmart_us seller.
+US_STATE_FOR = {"ON": "CA", "NS": "NY", "AB": "TX", "BC": "WA", "MB": "IL"}
 ADDRESSES = {
     "ON": ("Toronto", "M5V 2T6", "290 Bremner Blvd"),
     "NS": ("Halifax", "B3H 1A1", "1800 Argyle St"),
     "AB": ("Calgary", "T2P 2M5", "101 9 Ave SW"),
     "BC": ("Vancouver", "V6B 1A1", "800 Robson St"),
     "MB": ("Winnipeg", "R3C 4T3", "1 Portage Ave E"),
+    "CA": ("Sunnyvale", "94086", "860 W California Ave"),
+    "TX": ("Austin", "78701", "100 Congress Ave"),
+    "NY": ("Albany", "12207", "1 State St"),
+    "WA": ("Seattle", "98101", "400 Pine St"),
+    "IL": ("Chicago", "60601", "100 E Randolph St"),
 }
 
 
@@ -601,7 +663,7 @@ def _line_data(number: int, spec: Mapping[str, Any], province: str, now: datetim
     shipping = _money(spec.get("shipping_price", "0"))
     rates = TAX_RATES[province]
     status = spec.get("status", "Acknowledged")
-    cancelled = int(spec.get("cancelled", 0)) if status != wx.STATUS_CANCELLED else quantity
+    cancelled = int(spec.get("cancelled", 0)) if status != STATUS_CANCELLED else quantity
     shipped = int(spec.get("shipped", 0))  # units of an otherwise open line already shipped
     statuses = []
     if quantity - cancelled - shipped:
@@ -609,7 +671,7 @@ def _line_data(number: int, spec: Mapping[str, Any], province: str, now: datetim
     if shipped:
         statuses.append({"status": "Shipped", "quantity": shipped, "reason": ""})
     if cancelled:
-        statuses.append({"status": wx.STATUS_CANCELLED, "quantity": cancelled,
+        statuses.append({"status": STATUS_CANCELLED, "quantity": cancelled,
                          "reason": spec.get("reason", "CUSTOMER_REQUESTED_SELLER_TO_CANCEL")})
     return {
         "line_number": str(spec.get("line_number", number)),
@@ -628,15 +690,16 @@ def _line_data(number: int, spec: Mapping[str, Any], province: str, now: datetim
 def _order_data(purchase_order_id: str, lines: Sequence[Mapping[str, Any]], province: str,
                 now: datetime) -> dict[str, Any]:
     city, postal_code, street = ADDRESSES[province]
+    us = province not in US_STATE_FOR
     return {
         "customer_order_id": f"C{purchase_order_id[-9:]}",
         "customer_email": f"{purchase_order_id}@relay.walmart.ca",
-        "currency": "CAD",
+        "currency": "USD" if us else "CAD",
         "shipping_info": {
             "phone": "4165550100", "methodCode": "Standard",
             "postalAddress": {
                 "name": "Sandbox Customer", "address1": street, "city": city, "state": province,
-                "postalCode": postal_code, "country": "CAN", "addressType": "RESIDENTIAL",
+                "postalCode": postal_code, "country": "USA" if us else "CAN", "addressType": "RESIDENTIAL",
             },
         },
         "lines": [_line_data(i, spec, province, now) for i, spec in enumerate(lines, start=1)],
@@ -681,7 +744,7 @@ SEED_ORDERS: tuple[tuple[str, str, int, tuple[dict[str, Any], ...]], ...] = (
     )),
     ("5801000000055", "ON", 30, (
         {"sku": "WM-PUZZLE-1000", "title": "Jigsaw puzzle, 1000 pieces", "quantity": 2, "unit_price": "19.99",
-         "status": wx.STATUS_CANCELLED, "reason": "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"},
+         "status": STATUS_CANCELLED, "reason": "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"},
     )),
     ("5801000000066", "MB", 24, (
         {"sku": "WM-PAN-28", "title": "Frying pan 28 cm", "quantity": 3, "unit_price": "29.99", "cancelled": 1,
@@ -697,12 +760,18 @@ SEED_ORDERS: tuple[tuple[str, str, int, tuple[dict[str, Any], ...]], ...] = (
 
 
 def orders_seed(seller: SandboxSeller) -> list[SandboxOrder]:
-    """A realistic, idempotent set of CAD orders for this seller: single- and multi-line, multi-unit lines,
-    GST/HST/PST, shipping charges, one order Shipped, one Cancelled, one partly cancelled, one partly
-    shipped. Ids are stable: a re-run returns the existing orders unchanged (their state is kept)."""
+    """A realistic, idempotent set of orders for this seller: single- and multi-line, multi-unit lines,
+    shipping charges, one order Shipped, one Cancelled, one partly cancelled, one partly shipped. CAD with
+    GST/HST/PST for ``walmart_ca``; USD with a state sales tax and US reasons for ``walmart_us``. Ids are
+    stable: a re-run returns the existing orders unchanged (their state is kept)."""
     now = timezone.now()
     orders = []
+    us = seller.marketplace == "walmart_us"
     for purchase_order_id, province, hours_ago, lines in SEED_ORDERS:
+        if us:
+            province = US_STATE_FOR[province]
+            lines = tuple({**ln, "reason": "SELLER_CANCEL_OUT_OF_STOCK"} if ln.get("reason") == "CANCEL_BY_SELLER"
+                          else ln for ln in lines)
         created = now - timedelta(hours=hours_ago)
         order, _ = SandboxOrder.objects.get_or_create(
             seller=seller, external_id=purchase_order_id,
