@@ -13,6 +13,7 @@ Clocks are the machines' wall clocks (``time.time``): keep workers' clocks synch
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -28,9 +29,9 @@ T = TypeVar("T")
 #: A send holds its slot at most this long (a worker that died mid-send frees it then).
 LEASE_SECONDS = 120.0
 #: After a 429 the pace restarts at this fraction of the rate that was going through...
-THROTTLE_BACKOFF = 0.7
+THROTTLE_BACKOFF = 0.8
 #: ...and grows by this fraction with every answered send, until no limit is left.
-RAMP_PER_SEND = 0.02
+RAMP_PER_SEND = 0.005
 MIN_RATE = 0.2
 #: An adaptive pace above this many sends/s is no longer a limit: it is dropped.
 RAMP_CEILING = 1000.0
@@ -73,7 +74,7 @@ def acquire(state: PaceState, limits: Limits, now: float, *, max_wait: float) ->
     if state.paused_until > now:
         return Grant(None, state.paused_until - now)
     if len(state.slots) >= max(limits.cap, 1):
-        return Grant(None, min(0.2, max_wait) or 0.2)
+        return Grant(None, 0.05 if max_wait > 0 else 0.5)  # a slot frees when a send ends: look again soon
     rate = state.rate(limits)
     start = max(now, state.next_at) if rate else now
     if start - now > max_wait:
@@ -86,6 +87,10 @@ def acquire(state: PaceState, limits: Limits, now: float, *, max_wait: float) ->
     return Grant(token, start - now)
 
 
+def _acquire_now(state: PaceState, *, limits: Limits, max_wait: float) -> Grant:
+    return acquire(state, limits, time.time(), max_wait=max_wait)
+
+
 def release(state: PaceState, token: str, now: float, *, throttled: bool = False,
             retry_after: float | None = None) -> None:
     """Free the slot; a 429 pauses the account and lowers the pace, an answer ramps it back up."""
@@ -94,8 +99,9 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
         state.throttled += 1
         state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
         going = _recent_rate(state.recent, now)
-        current = state.adaptive_rate or going or MIN_RATE
-        state.adaptive_rate = max(MIN_RATE, min(current, going or current) * THROTTLE_BACKOFF)
+        known = [r for r in (state.adaptive_rate, going) if r]
+        if known:  # too few recent sends to tell a rate: the pause alone
+            state.adaptive_rate = max(MIN_RATE, min(known) * THROTTLE_BACKOFF)
         state.next_at = max(state.next_at, state.paused_until)
     elif state.adaptive_rate:
         state.adaptive_rate *= 1 + RAMP_PER_SEND
@@ -200,22 +206,31 @@ def account_limits(*, cap: int | None, rate: float | None) -> Limits:
 class SendPermit:
     """One send's place in its account's pace: ``send_permit`` waits (up to ``max_wait``) or says when to retry."""
 
-    def __init__(self, account_id: int, limits: Limits, token: str) -> None:
-        self.account_id, self.limits, self.token = account_id, limits, token
+    def __init__(self, account_id: int, token: str) -> None:
+        self.account_id, self.token, self.released = account_id, token, False
 
     def release(self, *, throttled: bool = False, retry_after: float | None = None) -> None:
+        """Give the slot back (once; later calls do nothing)."""
+        if self.released:
+            return
+        self.released = True
         pace_store().update(self.account_id, lambda s: release(s, self.token, time.time(), throttled=throttled,
                                                                retry_after=retry_after))
 
 
 def send_permit(account_id: int, limits: Limits, *, max_wait: float = 1.0) -> SendPermit | float:
-    """A permit to send now (after sleeping at most ``max_wait`` s), or the seconds after which to ask again."""
-    grant = pace_store().update(account_id, lambda s: acquire(s, limits, time.time(), max_wait=max_wait))
-    if grant.token is None:
-        return grant.wait
-    if grant.wait > 0:
+    """A permit to send, after waiting here at most ``max_wait`` s; else the seconds after which to ask again."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        left = max(deadline - time.monotonic(), 0.0)
+        grant = pace_store().update(account_id, functools.partial(_acquire_now, limits=limits, max_wait=left))
+        if grant.token is not None:
+            if grant.wait > 0:
+                time.sleep(grant.wait)
+            return SendPermit(account_id, grant.token)
+        if grant.wait >= left:
+            return grant.wait
         time.sleep(grant.wait)
-    return SendPermit(account_id, limits, grant.token)
 
 
 @dataclass(frozen=True)
@@ -238,3 +253,9 @@ def account_pace(account_id: int, limits: Limits) -> PaceView:
         rate=state.rate(limits), configured_rate=limits.rate,
         paused_until=state.paused_until if state.paused_until > now else None, throttled=state.throttled,
     )
+
+
+def account_pace_of(account: Any) -> PaceView:
+    """``account_pace`` for a ``MarketplaceAccount`` with its own cap and rate."""
+    return account_pace(account.pk, account_limits(cap=account.max_concurrent_sends,
+                                                   rate=account.rate_limit_per_second))

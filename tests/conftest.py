@@ -80,3 +80,13 @@ def _marketplace_sessions_closed():
 
     yield
     sessions_close()
+
+
+@pytest.fixture(autouse=True)
+def _pace_fresh():
+    """Each test starts with no account paused or busy (the pace state outlives a test's database)."""
+    from cancellations.pacing import pace_store
+
+    pace_store().clear()
+    yield
+    pace_store().clear()

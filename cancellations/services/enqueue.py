@@ -20,7 +20,7 @@ from django.dispatch import receiver
 
 from backoffice.celery import app as celery_app
 
-from ..embedded_pool import embedded_pool, embedded_submit
+from ..embedded_pool import embedded_pool, embedded_submit, embedded_submit_later
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,16 @@ def calls_fan_out(call_ids: Sequence[int]) -> None:
     with celery_app.producer_or_acquire() as producer:
         for call_id in call_ids:
             call_dispatch_task.apply_async((call_id,), producer=producer)
+
+
+def call_dispatch_later(call_id: int, seconds: float) -> None:
+    """Dispatch this call again in ``seconds`` (its account's pace said wait); inline, the sweeper does."""
+    from ..tasks import call_dispatch_task
+
+    if not celery_app.conf.task_always_eager:
+        call_dispatch_task.apply_async((call_id,), countdown=seconds)
+    elif embedded_pool() is not None:
+        embedded_submit_later(seconds, call_dispatch_task.delay, call_id)
 
 
 def verification_enqueue_on_commit(cancellation_ids: Sequence[int], *, delay: float = 0) -> None:

@@ -51,18 +51,22 @@ def test_a_failing_job_does_not_stop_the_pool():
 def test_request_returns_before_the_marketplace_answers_and_the_pool_sends(fake, mirakl_account, pool_on):
     """The caller never waits on the marketplace: its sends run on the pool's threads after commit."""
     order = order_create(account=mirakl_account, lines=3)
-    release, senders = threading.Event(), []
+    entered, release, senders = threading.Event(), threading.Event(), []
 
     def slow_answer(lines):
         senders.append(threading.current_thread().name)
+        entered.set()
         assert release.wait(10), "the test never released the marketplace"
         return fake.confirm_all(lines)
 
     fake.script = [slow_answer]
     cancellations = cancellation_request(
         lines=[LineRequest(line_id=line.pk, quantity=1) for line in order.lines.all()], reason="34", source="api")
+    # The request has returned; the marketplace is still "answering" on a pool thread (which is then outside
+    # any transaction: SQLite's shared in-memory test database would refuse a concurrent read otherwise).
+    assert entered.wait(10)
     statuses = {c.status for c in type(cancellations[0]).objects.filter(pk__in=[c.pk for c in cancellations])}
-    assert statuses <= {"pending", "sending"}  # returned while the marketplace had not answered
+    assert statuses == {"sending"}
     release.set()
     assert embedded_drain(timeout=30)
     assert {c.status for c in type(cancellations[0]).objects.all()} == {"confirmed"}
