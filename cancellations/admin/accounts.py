@@ -7,6 +7,7 @@ marketplace, so the form never shows another marketplace's fields.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -14,6 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
 
@@ -22,6 +24,7 @@ from ..marketplaces.base import ConfigurationError, validate_base_url
 from ..marketplaces.registry import spec_for, specs
 from ..marketplaces.spec import CredentialField, MarketplaceSpec, OptionField
 from ..models import MarketplaceAccount, MarketplaceReason, Source
+from ..pacing import account_pace_of
 from ..services import orders_sync_request
 from ..services.account_changes import (
     REBIND_MESSAGE,
@@ -32,6 +35,7 @@ from ..services.account_changes import (
 
 _KEEP = "Leave blank to keep the current value. Stored encrypted; never shown again."
 BASE_FIELDS = ["name", "marketplace", "base_url", "enabled"]
+PACE_FIELDS = ["max_concurrent_sends", "rate_limit_per_second"]
 
 
 def secret_post_fields() -> tuple[str, ...]:
@@ -80,7 +84,7 @@ class MarketplaceAccountForm(forms.ModelForm):
 
     class Meta:
         model = MarketplaceAccount
-        fields = BASE_FIELDS
+        fields = [*BASE_FIELDS, *PACE_FIELDS]
 
     class Media:
         js = ["cancellations/account_form.js"]  # shows only the chosen auth mode's credential inputs
@@ -180,7 +184,8 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
                     "last_synced_at", "last_error_short"]
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
-    readonly_fields = ["credentials_status", "last_synced_at", "last_error", "created_at", "updated_at"]
+    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "created_at",
+                       "updated_at"]
     actions = ["sync_orders_now"]
     choose_marketplace_template = "admin/cancellations/marketplaceaccount/choose_marketplace.html"
 
@@ -215,6 +220,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
             title = f"Credentials: {mode.label}" if spec.has_auth_choice else "Credential values"
             sets.append((title, {"fields": [f"credential_{f.key}" for f in mode.fields],
                                  "classes": ["auth-mode", f"auth-mode-{mode.key}"]}))
+        sets.append(("Sending pace", {"fields": [*(["sending_pace"] if obj is not None else []), *PACE_FIELDS]}))
         if obj is not None:
             sets.append(("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}))
         return sets
@@ -255,6 +261,20 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     def auth_mode_shown(self, obj: MarketplaceAccount) -> str:
         mode = obj.spec.auth_mode(obj.auth_mode)
         return f"{obj.auth_mode} (deprecated)" if mode and mode.deprecation else obj.auth_mode
+
+    @admin.display(description="Now")
+    def sending_pace(self, obj: MarketplaceAccount) -> str:
+        if not obj.pk:
+            return "-"
+        pace = account_pace_of(obj)
+        parts = [f"{pace.sending} of {pace.cap} sends in flight",
+                 f"pace {pace.rate:.2f} calls/s" if pace.rate else "no pace limit"]
+        if pace.paused_until:
+            until = datetime.fromtimestamp(pace.paused_until, tz=UTC)
+            parts.append(f"paused until {timezone.localtime(until):%H:%M:%S} (the marketplace's Retry-After)")
+        if pace.throttled:
+            parts.append(f"{pace.throttled} answer(s) 429 lately")
+        return " · ".join(parts)
 
     @admin.display(description="Orders", ordering="order_total")
     def order_count(self, obj: MarketplaceAccount) -> int:
