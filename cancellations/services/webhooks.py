@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from ..models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..models import AlertNotice, DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ..webhook_signature import HEADER as SIGNATURE_HEADER
 from ..webhook_signature import signature_header
 from .locking import skip_locked
@@ -132,7 +132,8 @@ def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                SIGNATURE_HEADER: signature_header(endpoint.signing_secret, body)}
     try:
-        response = requests.post(endpoint.url, data=body, headers=headers, allow_redirects=False,
+        # stream=True: only the status matters; a receiver's body, however large, is never read.
+        response = requests.post(endpoint.url, data=body, headers=headers, allow_redirects=False, stream=True,
                                  timeout=settings.WEBHOOK_HTTP_TIMEOUT)
     except requests.RequestException as exc:
         return None, f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -203,7 +204,8 @@ def deliveries_redeliver(deliveries: Sequence[WebhookDelivery]) -> int:
 
 
 def events_prune(*, now: datetime | None = None) -> int:
-    """Drop events (and their deliveries) older than ``EVENT_RETENTION_DAYS``."""
+    """Drop events (with their deliveries) and mailed alert notices older than ``EVENT_RETENTION_DAYS``."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
-    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    AlertNotice.objects.filter(sent_at__lt=cutoff).delete()
+    deleted = Event.objects.filter(created_at__lt=cutoff).delete()[1].get(Event._meta.label, 0)
     return deleted
