@@ -54,7 +54,10 @@ def _private_host(host: str) -> bool:
 def webhook_url_problem(url: str) -> str | None:
     """Why ``url`` may not receive webhooks, or None. The marketplace URL rules: https, and no private or
     loopback host outside DEBUG or the sandbox (where plain http to such a host is allowed too)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "Not a valid URL."
     if not parts.hostname or parts.scheme not in ("http", "https"):
         return "Must be an https URL."
     if parts.username or parts.password:

@@ -168,6 +168,7 @@ def test_the_command_delivers(fake, mirakl_order, receiver, django_capture_on_co
     ("ftp://hooks.example.com/", False, "https"),
     ("http://127.0.0.1:9000/x", True, None),
     ("http://hooks.example.com/x", True, "https"),
+    ("https://[::1/x", False, "valid URL"),
 ])
 def test_webhook_urls_follow_the_marketplace_url_rules(settings, url, debug, problem):
     settings.DEBUG = settings.SANDBOX_ENABLED = debug
