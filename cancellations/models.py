@@ -61,7 +61,7 @@ class MarketplaceAccount(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        """The name, with the marketplace unless the name already says it ("Best Buy CA (Mirakl)")."""
+        """The name, with the marketplace unless the name already says it ("Shop CA (Marketplace X)")."""
         label = self.get_marketplace_display()
         said = any(word.lower() in self.name.lower() for word in (label, label.split()[0]) if word)
         return self.name if said else f"{self.name} ({label})"
