@@ -33,11 +33,11 @@ def request_log(
 
 
 def cancel_record(
-    *, seller: SandboxSeller, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
+    *, seller_id: int, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
     request_id: str = "", source: str = SandboxCancel.REQUEST,
 ) -> SandboxCancel:
     """Record units the marketplace cancelled (call inside the transaction that changes the order)."""
     return SandboxCancel.objects.create(
-        seller=seller, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
+        seller_id=seller_id, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
         operation=operation, request_id=request_id, source=source,
     )
