@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "cancellations",
@@ -118,6 +119,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Error pages and reports never show a secret, DEBUG or not (see cancellations/error_reports.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cancellations.error_reports.SecretSafeExceptionReporterFilter"
 
 # --- Security (production) ---
 if not DEBUG:
@@ -137,6 +140,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["cancellations.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -247,7 +251,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"sandbox_answers": {"()": "backoffice.logfilters.SandboxAnswers"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"level": "INFO"},  # no handler of its own: each line once, through the root's handler
+        "django.db.backends": {"level": "WARNING"},
+        # A sandbox fault is a deliberate answer, not a server error (see the filter).
+        "django.request": {"filters": ["sandbox_answers"]},
+        # Not one "Task ... succeeded" line per call in the CLI and demo output; failures still log.
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
 from .marketplaces.base import MarketplaceError
@@ -57,6 +58,7 @@ WALMART_SHAPES: dict[str, type[_Credentials]] = {
 }
 
 
+@sensitive_variables("data")
 def credentials_validate(marketplace: str, data: Any) -> dict:
     """The credentials in the shape ``marketplace`` expects, or a ValidationError naming each bad key."""
     if not isinstance(data, Mapping):

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.views.decorators.debug import sensitive_variables
 
 
 @lru_cache(maxsize=4)
@@ -42,12 +43,14 @@ class EncryptedJSONField(models.TextField):
 
     description = "Encrypted JSON"
 
+    @sensitive_variables("value")
     def get_prep_value(self, value: Any) -> str | None:
         if value is None:
             return None
         token = get_fernet().encrypt(json.dumps(value, sort_keys=True).encode())
         return token.decode()
 
+    @sensitive_variables("plain")
     def from_db_value(self, value: str | None, expression, connection) -> Any:
         if value is None or value == "":
             return {} if value == "" else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from django.views.decorators.debug import sensitive_variables
+
 MASK = "***"
 # Header names whose values are secrets (compared case-insensitively).
 SECRET_HEADERS = frozenset(
@@ -30,6 +32,7 @@ def mask_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return {k: (MASK if k.lower() in SECRET_HEADERS else str(v)) for k, v in (headers or {}).items()}
 
 
+@sensitive_variables("secrets")
 def mask_text(text: str | bytes | None, secrets: Iterable[str] = ()) -> str:
     """Mask known secret fields and any literal occurrence of the given secret values."""
     if text is None:

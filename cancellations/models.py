@@ -7,6 +7,7 @@ it is sent (the claim) and completed with the answer, so the trail shows what wa
 
 from __future__ import annotations
 
+import copy
 import uuid
 from decimal import Decimal
 
@@ -42,6 +43,9 @@ class MarketplaceAccount(models.Model):
         blank=True,
         help_text="Walmart: {'auth': 'signature'|'oauth'}; Mirakl: {'shop_id': ..., 'tax_mode': ...}",
     )
+    # What the stored credentials were given for (marketplace, auth mode, host). Set whenever credentials are
+    # saved; a backend refuses to send them anywhere else (see ``credentials_destination``).
+    credentials_bound_to = models.CharField(max_length=400, blank=True, editable=False)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="Last account-level problem (bad key, 401/403).")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -53,9 +57,62 @@ class MarketplaceAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_marketplace_display()})"
 
+    def save(self, *args, **kwargs) -> None:
+        # New credentials are bound to where the account points now; unchanged ones keep their binding, so
+        # changing only the host (or marketplace, or auth mode) leaves them unusable until given again.
+        if self._state.adding or self.credentials != getattr(self, "_loaded_credentials", None):
+            self.credentials_bound_to = self.credentials_destination() if self.credentials else ""
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "credentials" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "credentials_bound_to"}
+        super().save(*args, **kwargs)
+        self._loaded_credentials = copy.deepcopy(self.credentials)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        account = super().from_db(db, field_names, values)
+        account._loaded_credentials = copy.deepcopy(account.__dict__.get("credentials"))
+        return account
+
+    def credentials_destination(self) -> str:
+        """Where credentials are sent: marketplace, auth mode and host root, as one comparable string."""
+        return f"{self.marketplace} {self.auth_mode} {self.base_url.rstrip('/')}"
+
+    def credentials_give(self, credentials: dict) -> None:
+        """Store ``credentials`` as given (again) by their owner for where the account points now."""
+        self.credentials = credentials
+        self._loaded_credentials = None  # saved as new: bound to the current destination
+
+    def credentials_bound_here(self) -> bool:
+        """True when the stored credentials were given for the current destination (or there are none)."""
+        return not self.credentials or self.credentials_bound_to == self.credentials_destination()
+
     @property
     def auth_mode(self) -> str:
         return self.options.get("auth", "signature") if self.marketplace == Marketplace.WALMART_CA else "api_key"
+
+
+class AccountChange(models.Model):
+    """Who changed where an account's calls go (host, marketplace, auth mode) or its credentials, and when.
+
+    Never holds a secret: credentials appear only as the names of the keys that were set.
+    """
+
+    account = models.ForeignKey(MarketplaceAccount, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    source = models.CharField(max_length=10)
+    changed = models.JSONField(default=list, help_text="Names of what changed, e.g. base_url, credentials.")
+    before = models.JSONField(default=dict, blank=True, help_text="marketplace, auth, base_url before.")
+    after = models.JSONField(default=dict, blank=True, help_text="marketplace, auth, base_url after.")
+    credential_keys = models.JSONField(default=list, blank=True, help_text="Keys of the credentials now stored.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.changed)} changed on {self.account_id}"
 
 
 class Order(models.Model):

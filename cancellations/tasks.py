@@ -6,6 +6,7 @@ from datetime import datetime
 
 from celery import shared_task
 
+from .marketplaces.base import MarketplaceError
 from .models import MarketplaceAccount
 from .services import call_dispatch, cancellations_sweep, cancellations_verify, orders_sync
 from .services.enqueue import calls_fan_out
@@ -39,7 +40,10 @@ def cancellations_sweep_task() -> dict:
 def orders_sync_task(account_id: int, since_iso: str | None = None) -> dict:
     account = MarketplaceAccount.objects.get(pk=account_id)
     since = datetime.fromisoformat(since_iso) if since_iso else None
-    return orders_sync(account=account, since=since).as_dict()
+    try:
+        return orders_sync(account=account, since=since).as_dict()
+    except MarketplaceError as exc:  # already recorded on the account; a retry is the next periodic sync
+        return {"account": account.name, "error": f"{exc.code}: {exc.message[:500]}"}
 
 
 @shared_task(ignore_result=True)

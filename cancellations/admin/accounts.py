@@ -14,8 +14,14 @@ from rest_framework import serializers
 
 from ..credentials import credentials_validate
 from ..marketplaces.base import ConfigurationError, validate_base_url
-from ..models import Marketplace, MarketplaceAccount, MarketplaceReason
+from ..models import Marketplace, MarketplaceAccount, MarketplaceReason, Source
 from ..services import orders_sync_request
+from ..services.account_changes import (
+    REBIND_MESSAGE,
+    account_change_record,
+    account_destination,
+    credentials_rebind_required,
+)
 
 # Credential keys each marketplace uses (Walmart: signature auth or OAuth client credentials).
 CREDENTIAL_FIELDS: dict[str, tuple[str, str]] = {  # key: (label, marketplace)
@@ -67,6 +73,11 @@ class MarketplaceAccountForm(forms.ModelForm):
         model = MarketplaceAccount
         fields = ["name", "marketplace", "base_url", "enabled", "options"]
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.destination_before = account_destination(self.instance) if self.instance.pk else None
+        self.credentials_changed = False
+
     def clean_base_url(self) -> str:
         try:
             return validate_base_url(self.cleaned_data["base_url"])
@@ -75,20 +86,28 @@ class MarketplaceAccountForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        stored = {} if cleaned.get("clear_credentials") else dict(self.instance.credentials or {})
-        for key in CREDENTIAL_FIELDS:
-            value = cleaned.get(f"credential_{key}")
-            if value:
-                stored[key] = value
         marketplace = cleaned.get("marketplace")
+        auth = (cleaned.get("options") or {}).get("auth", "signature")
+        typed = {key: cleaned[f"credential_{key}"] for key in CREDENTIAL_FIELDS if cleaned.get(f"credential_{key}")}
+        destination = {"marketplace": marketplace or "", "base_url": cleaned.get("base_url") or ""}
         if marketplace == Marketplace.WALMART_CA:
-            stored["auth"] = (cleaned.get("options") or {}).get("auth", "signature")
+            destination["auth"] = auth
+        rebind = bool(marketplace and cleaned.get("base_url")) and credentials_rebind_required(
+            self.instance, destination)
+        # Stored credentials never follow the account to a new destination: they must be entered again.
+        stored = {} if cleaned.get("clear_credentials") or rebind else dict(self.instance.credentials or {})
+        if rebind and not typed:
+            self.add_error(None, REBIND_MESSAGE)
+        stored.update(typed)
+        if marketplace == Marketplace.WALMART_CA:
+            stored["auth"] = auth
         if marketplace:
             try:
                 stored = credentials_validate(marketplace, stored)
             except serializers.ValidationError as exc:
                 self._credential_errors(exc.detail)
         self.merged_credentials = stored
+        self.credentials_changed = stored != (self.instance.credentials or {})
         return cleaned
 
     def _credential_errors(self, detail) -> None:
@@ -130,6 +149,11 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(order_total=Count("orders"))
+
+    def save_model(self, request: HttpRequest, obj: MarketplaceAccount, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        account_change_record(account=obj, before=form.destination_before, actor=request.user,
+                              source=Source.ADMIN, credentials_changed=form.credentials_changed)
 
     @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

@@ -32,6 +32,8 @@ from ..services import (
 )
 from ..services.cancellation_request import MAX_LINES_PER_REQUEST
 
+MAX_ID = 2**63 - 1
+
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
@@ -71,11 +73,11 @@ class AccountGroup:
 
 
 def _parse_ids(raw: str) -> list[int] | None:
-    try:
-        ids = [int(part) for part in raw.split(",") if part.strip()]
-    except ValueError:
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts or not all(part.isascii() and part.isdigit() and len(part) <= 19 for part in parts):
         return None
-    return list(dict.fromkeys(ids)) if ids and all(i > 0 for i in ids) else None
+    ids = [int(part) for part in parts]
+    return list(dict.fromkeys(ids)) if all(0 < i <= MAX_ID for i in ids) else None
 
 
 def _parse_request_id(raw: str) -> uuid.UUID | None:
@@ -90,7 +92,7 @@ def _quantity(raw: str) -> int | None | str:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # '²' passes isdigit() but not int()
         return "Enter a whole number (0 leaves the line out)."
     return int(raw)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
@@ -12,7 +13,13 @@ from ..credentials import (
     credentials_validate,
 )
 from ..marketplaces.base import ConfigurationError, validate_base_url
-from ..models import Marketplace, MarketplaceAccount, TaxMode
+from ..models import Marketplace, MarketplaceAccount, Source, TaxMode
+from ..services.account_changes import (
+    REBIND_MESSAGE,
+    account_change_record,
+    account_destination,
+    credentials_rebind_required,
+)
 
 
 @extend_schema_field(PolymorphicProxySerializer(
@@ -60,9 +67,30 @@ class AccountSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError({"credentials": exc.detail}) from None
         elif account is None:
             raise serializers.ValidationError({"credentials": ["This field is required."]})
+        elif credentials_rebind_required(account, {"marketplace": marketplace,
+                                                   "base_url": attrs.get("base_url", account.base_url)}):
+            raise serializers.ValidationError({"credentials": [REBIND_MESSAGE]})
         if "options" in attrs or "credentials" in attrs:
             attrs["options"] = self._options(marketplace, attrs)
         return attrs
+
+    @transaction.atomic
+    def create(self, validated_data: dict) -> MarketplaceAccount:
+        account = super().create(validated_data)
+        self._audit(account, before=None, credentials_changed=True)
+        return account
+
+    @transaction.atomic
+    def update(self, account: MarketplaceAccount, validated_data: dict) -> MarketplaceAccount:
+        before = account_destination(account)
+        account = super().update(account, validated_data)
+        self._audit(account, before=before, credentials_changed="credentials" in validated_data)
+        return account
+
+    def _audit(self, account: MarketplaceAccount, *, before: dict | None, credentials_changed: bool) -> None:
+        request = self.context.get("request")
+        account_change_record(account=account, before=before, actor=getattr(request, "user", None),
+                              source=Source.API, credentials_changed=credentials_changed)
 
     def _options(self, marketplace: str, attrs: dict) -> dict:
         account: MarketplaceAccount | None = self.instance

@@ -16,6 +16,8 @@ from ..services import LineError, LineRequest
 from ..services.cancellation_request import MAX_LINES_PER_REQUEST
 
 _NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
+MAX_ID = 2**63 - 1  # the database's BIGINT: a larger id matches nothing and must not reach a query
+MAX_QUANTITY = 2**31 - 1
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -37,9 +39,9 @@ class _NoUnknownKeys:
 
 
 class LineInputSerializer(_NoUnknownKeys, serializers.Serializer):
-    line = StrictIntegerField(help_text="Order line id.")
+    line = StrictIntegerField(min_value=1, max_value=MAX_ID, help_text="Order line id.")
     quantity = StrictIntegerField(
-        min_value=1, required=False, allow_null=True,
+        min_value=1, max_value=MAX_QUANTITY, required=False, allow_null=True,
         help_text="Units to cancel; omitted or null: every unit still cancellable.",
     )
     reason = serializers.CharField(

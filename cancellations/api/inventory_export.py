@@ -1,4 +1,4 @@
-"""Inventory adjustments as CSV (``?format=csv``), the ``status`` filter and ``mark-exported``."""
+"""Inventory adjustments as CSV (``?format=csv``) and ``mark-exported`` (the filters are in filters.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import json
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from ..services.inventory_export import (
-    EXPORT_STATUSES,
     UnknownAdjustments,
     inventory_adjustments_mark_exported,
     inventory_csv,
@@ -46,8 +44,6 @@ class MarkedSerializer(serializers.Serializer):
     marked = serializers.IntegerField(help_text="Adjustments newly marked (those already exported keep their date).")
 
 
-STATUS_PARAMETER = OpenApiParameter("status", str, enum=list(EXPORT_STATUSES), description=(
-    "pending: not yet in an inventory feed; exported: marked exported. With format=csv the same filters apply."))
 FORMAT_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], description=(
     "csv: every matching adjustment (no paging), columns account, marketplace, sku, quantity, restock, "
     "cancellation, order, line, created, sku_restock_total (units of the SKU to restock across the file)."))
@@ -60,13 +56,6 @@ class InventoryExportMixin:
 
     def get_permissions(self):
         return [CanMarkExported()] if self.action == "mark_exported" else super().get_permissions()
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        value = (self.request.query_params.get("status") or "").strip()
-        if value and value not in EXPORT_STATUSES:
-            raise ValidationError({"status": [f"Use one of: {', '.join(EXPORT_STATUSES)}."]})
-        return queryset.filter(exported_at__isnull=value == "pending") if value else queryset
 
     def list(self, request, *args, **kwargs):
         if request.accepted_renderer.format == "csv":

@@ -23,8 +23,8 @@ from .serializers import CancellationSerializer
 LinesFrom = Callable[[Mapping[str, Any]], list[LineRequest]]
 
 
-def errors_response(errors: list[LineError]) -> Response:
-    return Response({"errors": [e.as_dict() for e in errors]}, status=status.HTTP_400_BAD_REQUEST)
+def errors_response(errors: list[LineError], status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response({"errors": [e.as_dict() for e in errors]}, status=status_code)
 
 
 def cancellations_with_calls():
@@ -38,7 +38,7 @@ def submit(request: Request, serializer_class: type[Serializer], lines_from: Lin
     try:
         serializer = serializer_class(data=request.data)
     except ParseError as exc:  # a malformed body gets the same errors shape as any other bad input
-        return errors_response([LineError(None, "body", str(exc.detail))])
+        return errors_response([LineError(None, "body", str(exc.detail))], exc.status_code)
     key = request.headers.get(idempotency.HEADER, "").strip()
     if not key:
         return _run(request, serializer, lines_from, request_id=None)

@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from ..models import (
@@ -33,7 +32,8 @@ from . import filters
 from .accounts import AccountSerializer
 from .cancel_input import CancellationInputSerializer, OrderCancelInputSerializer, line_requests
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .inventory_export import FORMAT_PARAMETER, STATUS_PARAMETER, InventoryExportMixin
+from .inventory_export import FORMAT_PARAMETER, InventoryExportMixin
+from .parsers import BoundedJSONParser
 from .permissions import CanChangeAccount, CanRequestCancellation, ModelPermissionsWithView
 from .serializers import (
     CancellationAcceptedSerializer,
@@ -82,7 +82,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     queryset = MarketplaceAccount.objects.order_by("name")
     serializer_class = AccountSerializer
     permission_classes = [ModelPermissionsWithView]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_permissions(self):
@@ -100,13 +100,13 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List orders with their lines", parameters=filters.ORDER_PARAMETERS),
+    list=extend_schema(summary="List orders with their lines"),
     retrieve=extend_schema(summary="One order with its lines"),
 )
 class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = OrderSerializer
     permission_classes = [ModelPermissionsWithView]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         lines = OrderLine.objects.with_in_flight().order_by("id")
@@ -115,10 +115,8 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     def get_permissions(self):
         return [CanRequestCancellation()] if self.action == "cancel" else super().get_permissions()
 
-    def filter_queryset(self, queryset):
-        if self.action == "list":
-            return filters.orders_filter(queryset, self.request.query_params)
-        return queryset
+    filter_backends = [filters.StrictFilterBackend]
+    filterset_class = filters.OrderFilter
 
     @extend_schema(summary="Cancel lines of this order", request=OrderCancelInputSerializer,
                    parameters=[IDEMPOTENCY_PARAMETER], responses=CANCEL_RESPONSES)
@@ -145,12 +143,12 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List cancellations", parameters=filters.CANCELLATION_PARAMETERS),
+    list=extend_schema(summary="List cancellations"),
     retrieve=extend_schema(summary="One cancellation with its calls (masked) and history"),
 )
 class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [ModelPermissionsWithView]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         if self.action in ("retry", "verify"):
@@ -170,10 +168,8 @@ class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             return [CanRequestCancellation()]
         return super().get_permissions()
 
-    def filter_queryset(self, queryset):
-        if self.action == "list":
-            return filters.cancellations_filter(queryset, self.request.query_params)
-        return queryset
+    filter_backends = [filters.StrictFilterBackend]
+    filterset_class = filters.CancellationFilter
 
     @extend_schema(summary="Ask for cancellations of order lines (any orders, any accounts)",
                    request=CancellationInputSerializer, parameters=[IDEMPOTENCY_PARAMETER],
@@ -204,12 +200,10 @@ class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
 
 @extend_schema_view(list=extend_schema(summary="Inventory adjustments owed after confirmed cancellations",
-                                       parameters=[*filters.INVENTORY_PARAMETERS, STATUS_PARAMETER,
-                                                   FORMAT_PARAMETER]))
+                                       parameters=[FORMAT_PARAMETER]))
 class InventoryAdjustmentViewSet(InventoryExportMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = InventoryAdjustment.objects.select_related("account").order_by("-created_at", "-id")
     serializer_class = InventoryAdjustmentSerializer
     permission_classes = [ModelPermissionsWithView]
-
-    def filter_queryset(self, queryset):
-        return filters.inventory_adjustments_filter(queryset, self.request.query_params)
+    filter_backends = [filters.StrictFilterBackend]
+    filterset_class = filters.InventoryAdjustmentFilter

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from ..masking import mask_headers, mask_text
 from .http_sessions import session_for
@@ -340,6 +341,7 @@ class MarketplaceBackend:
     def new_correlation_id(self) -> str:
         return str(uuid.uuid4())
 
+    @sensitive_variables("headers", "req", "prepared")
     def request(
         self, operation: str, method: str, url: str, *, headers: Mapping[str, str] | None = None,
         body: str | bytes | None = None, correlation_id: str = "", ok_statuses: Sequence[int] = (),
@@ -395,6 +397,7 @@ class MarketplaceBackend:
             raise AccountError(message, code=code or f"http_{status}", status_code=status)
         raise PermanentError(message, code=code or f"http_{status}", status_code=status, line_errors=line_errors)
 
+    @sensitive_variables("headers", "secrets")
     def _record(self, operation, method, url, headers, body, response, started, correlation_id, error) -> None:
         if self.on_exchange is None:
             return

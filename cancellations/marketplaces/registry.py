@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import AccountConfig, ExchangeCallback, MarketplaceBackend
+from .base import AccountConfig, ConfigurationError, ExchangeCallback, MarketplaceBackend
 from .spec import MarketplaceSpec
 
 if TYPE_CHECKING:
@@ -49,6 +49,12 @@ def backend_class(marketplace: str) -> type[MarketplaceBackend]:
 
 
 def account_config(account: MarketplaceAccount) -> AccountConfig:
+    """The backend's view of ``account``; refuses credentials given for another destination."""
+    if not account.credentials_bound_here():
+        raise ConfigurationError(
+            "The stored credentials were given for another host, marketplace or auth mode; enter them again.",
+            code="credentials_not_bound",
+        )
     return AccountConfig(
         name=account.name,
         marketplace=account.marketplace,

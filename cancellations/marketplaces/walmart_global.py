@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from .base import (
     AccountError,
@@ -167,6 +168,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
     def _cancel_body(self, lines: Sequence[LineCancel]) -> str:
         return wx.cancel_body_json(lines)
 
+    @sensitive_variables("headers")
     def _auth_headers(self, url: str, method: str, correlation_id: str) -> dict[str, str]:
         headers = {
             "WM_SEC.ACCESS_TOKEN": self._access_token(),
@@ -192,6 +194,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
             path += "/" + quote(order_id, safe="")
         return path + ("/" + action if action else "")
 
+    @sensitive_variables("headers")
     def _call(self, operation: str, method: str, path: str, *, body: str | None = None,
               ok_statuses: Sequence[int] = ()) -> requests.Response:
         """One attempt: the final URL is built once here, signed (or token-stamped) and sent unchanged."""
@@ -224,6 +227,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
         if not code.upper().startswith("CONTENT_NOT_FOUND"):
             raise PermanentError(message or "HTTP 404", code=code or "http_404", status_code=404)
 
+    @sensitive_variables("value")
     def _credential(self, name: str) -> str:
         value = self.account.credentials.get(name)
         if not value or not isinstance(value, str):
@@ -235,6 +239,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
     def _token_key(self) -> tuple[str, str]:
         return (self.base_url, self._credential("client_id"))
 
+    @sensitive_variables("token")
     def _access_token(self) -> str:
         key = self._token_key()
         with _TOKENS.lock:  # one fetch at a time per process; the others then find it cached
@@ -245,6 +250,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
         self._token = token
         return token
 
+    @sensitive_variables("client_secret", "basic", "data", "token")
     def _token_fetch(self) -> tuple[str, float]:
         client_id, client_secret = self._credential("client_id"), self._credential("client_secret")
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")

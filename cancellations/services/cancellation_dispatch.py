@@ -120,19 +120,19 @@ def _record_result(account: MarketplaceAccount, members: list[Cancellation], res
 @transaction.atomic
 def _record_failure(call: MarketplaceCall, members: list[Cancellation], exc: MarketplaceError) -> None:
     message = exc.message[:2000]
-    if isinstance(exc, PermanentError) and exc.line_errors:
-        # Only the named lines were refused; the others go back to pending and travel in a new call.
-        guilty = [c for c in members if c.line.external_id in exc.line_errors]
-        innocent = [c for c in members if c.line.external_id not in exc.line_errors]
+    guilty = [c for c in members if c.line.external_id in exc.line_errors] if isinstance(exc, PermanentError) else []
+    if guilty:
+        # Only the named lines were refused. The others were not applied either: they are sent again like any
+        # other retry, within the attempt budget and after a backoff (never at once, never without a limit).
         cancellations_transition(
             guilty, CancellationStatus.REJECTED, message="Refused by the marketplace",
             error_code=lambda c: exc.line_errors[c.line.external_id][0] or exc.code,
             error_message=lambda c: exc.line_errors[c.line.external_id][1],
         )
-        cancellations_transition(innocent, CancellationStatus.PENDING,
-                                 message="Another line of the call was refused; sending again without it")
-        calls_plan(innocent)
+        retries_schedule([c for c in members if c not in guilty], code="sibling_refused",
+                         message=f"Another line of the call was refused; sending again without it: {message}")
     elif isinstance(exc, PermanentError):
+        # Also when the error names only lines this call did not carry: the request as a whole was refused.
         cancellations_transition(members, CancellationStatus.REJECTED, message=message, error_code=exc.code,
                                  error_message=message)
     elif isinstance(exc, AccountError):

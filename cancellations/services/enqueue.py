@@ -68,4 +68,5 @@ def verification_enqueue_on_commit(cancellation_ids: Sequence[int], *, delay: fl
 def orders_sync_enqueue_on_commit(account_id: int, since_iso: str | None) -> None:
     from ..tasks import orders_sync_task
 
-    transaction.on_commit(lambda: task_submit(orders_sync_task, account_id, since_iso))
+    # robust: whatever happens in an eager (embedded) run, the caller's answer is "queued", as with a broker.
+    transaction.on_commit(lambda: task_submit(orders_sync_task, account_id, since_iso), robust=True)

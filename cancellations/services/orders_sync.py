@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import pricing
-from ..marketplaces.base import AccountError, LineTax, MarketplaceOrder, MarketplaceOrderLine
+from ..marketplaces.base import AccountError, LineTax, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
@@ -133,23 +133,32 @@ def orders_page_upsert(*, account: MarketplaceAccount, page: list[MarketplaceOrd
 
 
 def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -> SyncReport:
-    """Bring the account's orders and reasons up to date from the marketplace."""
+    """Bring the account's orders and reasons up to date from the marketplace.
+
+    Any marketplace error (5xx, 401, timeout, a refused destination) is recorded on the account, where the
+    admin and the API show it, and raised to the caller.
+    """
     started = timezone.now()
     report = SyncReport(account=account.name)
-    with get_backend(account, on_exchange=CallRecorder(account=account).record) as backend:
-        if since is None:
-            incremental = account.last_synced_at and backend.lists_by_update_time
-            since = account.last_synced_at - OVERLAP if incremental else started - DEFAULT_LOOKBACK
-        try:
+    try:
+        with get_backend(account, on_exchange=CallRecorder(account=account).record) as backend:
+            if since is None:
+                incremental = account.last_synced_at and backend.lists_by_update_time
+                since = account.last_synced_at - OVERLAP if incremental else started - DEFAULT_LOOKBACK
             report.reasons = reasons_refresh(account=account, reasons=backend.list_reasons())
             for page in backend.iter_order_pages(since):
                 report.pages += 1
                 orders_page_upsert(account=account, page=page, report=report)
-        except AccountError as exc:
-            account_error_record(account_id=account.pk, error=f"{exc.code}: {exc.message[:500]}")
-            raise
+    except MarketplaceError as exc:
+        error = f"Sync failed: {exc.code}: {exc.message[:500]}"
+        if isinstance(exc, AccountError):
+            account_error_record(account_id=account.pk, error=error)  # with its event and alert
+        else:
+            MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=error)
+        account.last_error = error
+        raise
     MarketplaceAccount.objects.filter(pk=account.pk).update(last_synced_at=started, last_error="")
-    account.last_synced_at = started
+    account.last_synced_at, account.last_error = started, ""
     return report
 
 

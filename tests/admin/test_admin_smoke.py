@@ -87,11 +87,11 @@ def _account_post(account: MarketplaceAccount, **overrides) -> dict:
 def test_blank_credential_inputs_keep_the_stored_values(admin_client):
     account = account_create(marketplace="mirakl", credentials={"api_key": "keep-me"})
     url = reverse("admin:cancellations_marketplaceaccount_change", args=[account.pk])
-    response = admin_client.post(url, _account_post(account, base_url="https://other.example.com"))
+    response = admin_client.post(url, _account_post(account, name="renamed"))
     assert response.status_code == 302
     account.refresh_from_db()
     assert account.credentials == {"api_key": "keep-me"}
-    assert account.base_url == "https://other.example.com"
+    assert account.name == "renamed"
 
 
 def test_credential_inputs_replace_the_stored_values_and_blank_keeps_them(admin_client):

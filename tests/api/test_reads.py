@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cancellations.models import Cancellation, CancellationEvent, InventoryAdjustment, MarketplaceCall
+from cancellations.models import Cancellation, CancellationEvent, InventoryAdjustment, MarketplaceCall, Order
 from tests.factories import order_create
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +115,48 @@ def test_cancellation_filters(mirakl_order, walmart_account, viewer, api):
     assert ids(f"order={mirakl_order.pk}") == ids("order=M-1") == sorted([pending.pk, confirmed.pk])
     assert ids(f"request_id={other.request_id}") == [other.pk]
     assert client.get("/api/cancellations/?status=done").status_code == 400
-    assert client.get("/api/cancellations/?request_id=nope").json() == {"request_id": ["Not a valid UUID."]}
+    assert client.get("/api/cancellations/?request_id=nope").json() == {"request_id": ["Enter a valid UUID."]}
+    assert ids("account=BESTBUY&line_external_id=M-1-1") == sorted([pending.pk, confirmed.pk])
+    assert ids("line_external_id=M-1-2") == []
+    assert ids("marketplace=walmart_ca") == [other.pk]
+    assert ids("needs_attention=false") == sorted([pending.pk, confirmed.pk, other.pk])
+    Cancellation.objects.filter(pk=other.pk).update(updated_at=timezone.now() - timedelta(days=2))
+    assert ids(f"updated_since={(timezone.now() - timedelta(days=1)).isoformat()}".replace("+", "%2B")) == sorted(
+        [pending.pk, confirmed.pk])
+
+
+@pytest.mark.parametrize(("url", "field", "message"), [
+    ("/api/cancellations/?account=Nope", "account", "No account named 'Nope'. Accounts: bestbuy, walmart."),
+    ("/api/orders/?account=Nope", "account", "No account named 'Nope'. Accounts: bestbuy, walmart."),
+    ("/api/inventory-adjustments/?account=nope", "account", "No account named 'nope'. Accounts: bestbuy, walmart."),
+    ("/api/cancellations/?needs_attention=maybe", "needs_attention", "Use true or false."),
+    ("/api/cancellations/?updated_since=yesterday", "updated_since", "Enter a valid date/time."),
+    ("/api/cancellations/?marketplace=amazon", "marketplace", "Select a valid choice."),
+    ("/api/orders/?acount=bestbuy", "acount", "Not a filter of this list."),
+])
+def test_unknown_filter_values_are_a_400_naming_the_filter(mirakl_account, walmart_account, viewer, api, url,
+                                                           field, message):
+    response = api(viewer).get(url)
+    assert response.status_code == 400
+    assert message in response.json()[field][0]
+
+
+def test_orders_by_the_marketplace_ids_and_update_time(mirakl_account, viewer, api):
+    old = order_create(account=mirakl_account, external_id="A-1", lines=2)
+    new = order_create(account=mirakl_account, external_id="A-2", lines=1)
+    Order.objects.filter(pk=old.pk).update(synced_at=timezone.now() - timedelta(days=3))
+    Order.objects.filter(pk=new.pk).update(synced_at=timezone.now())
+    client = api(viewer)
+
+    def ids(query):
+        response = client.get(f"/api/orders/?{query}")
+        assert response.status_code == 200, response.content
+        return sorted(o["external_id"] for o in response.json()["results"])
+
+    line_id = old.lines.order_by("pk").last().external_id
+    assert ids(f"line_external_id={line_id}") == ["A-1"]
+    assert ids("updated_since=" + (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")) == ["A-2"]
+    assert ids("marketplace=mirakl&limit=10") == ["A-1", "A-2"]
 
 
 def test_cancellation_detail_has_masked_calls_and_history(mirakl_order, viewer, api):
@@ -141,6 +183,7 @@ def test_inventory_pending_filter(mirakl_order, viewer, api):
         pending.pk]
     assert len(client.get("/api/inventory-adjustments/").json()["results"]) == 2
     assert client.get("/api/inventory-adjustments/?pending=maybe").status_code == 400
+    assert len(client.get("/api/inventory-adjustments/?pending=FALSE").json()["results"]) == 1
 
 
 def test_retry_of_a_failed_cancellation_is_sent_again(mirakl_order, requester, api, fake,

@@ -20,6 +20,15 @@ def test_schema_validates_without_warnings(tmp_path):
     cancel = schema["paths"]["/api/cancellations/"]["post"]
     assert set(cancel["responses"]) >= {"202", "400", "409"}
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in cancel["parameters"])
+    documented = {path: sorted(p["name"] for p in schema["paths"][path]["get"]["parameters"]
+                               if p["in"] == "query" and p["name"] not in ("limit", "offset"))
+                  for path in ("/api/orders/", "/api/cancellations/", "/api/inventory-adjustments/")}
+    assert documented == {
+        "/api/orders/": ["account", "external_id", "line_external_id", "marketplace", "status", "updated_since"],
+        "/api/cancellations/": ["account", "line_external_id", "marketplace", "needs_attention", "order",
+                                "reason", "request_id", "source", "status", "updated_since"],
+        "/api/inventory-adjustments/": ["account", "format", "pending", "sku", "status"],
+    }
     account = schema["components"]["schemas"]["Account"]["properties"]
     assert "credentials" not in account and "credentials_configured" in account
 

@@ -139,3 +139,50 @@ def test_sync_orders_bad_input_names_the_value_and_the_accounts(mirakl_account):
     assert code == 2
     error = json.loads(out[: out.rindex("}") + 1])["errors"][0]
     assert error["field"] == "--account" and "no account named 'Nope'; accounts: 'bestbuy'" in error["message"]
+
+
+def test_cancel_lines_errors_name_what_the_user_typed(fake, mirakl_order):  # noqa: F811
+    base = ["cancel_lines", "--account", "BestBuy", "--order", "M-1", "--reason", "34"]
+    out, code = _run(*base, "--line", "M-1-1:9")
+    assert code == 2 and "line M-1-1: quantity: At most 3 unit(s)" in out
+    out, code = _run(*base, "--line", "M-1-1:9", "--json")
+    assert code == 2 and json.loads(out[: out.rindex("}") + 1])["errors"][0]["line"] == "M-1-1"
+    out, code = _run("cancel_lines", "--account", "bestbuy", "--order", "M-9", "--line", "1", "--reason", "34")
+    assert code == 2 and "no such order 'M-9' on bestbuy" in out
+    out, code = _run(*base, "--line", "M-1-7")
+    assert code == 2 and "no line M-1-7 on order M-1 (its lines: M-1-1, M-1-2)" in out
+    out, code = _run("cancel_lines", "--account", "Walmart", "--order", "M-1", "--line", "1", "--reason", "34",
+                     "--json")
+    assert code == 2
+    assert json.loads(out[: out.rindex("}") + 1]) == {"errors": [{
+        "field": "--account", "message": "no account named 'Walmart'; accounts: 'bestbuy'"}], "exit_code": 2}
+    assert Cancellation.objects.count() == 0
+
+
+def test_retry_says_why_it_did_nothing(fake, mirakl_order, django_capture_on_commit_callbacks):  # noqa: F811
+    out, code = _run("retry_cancellations", "999")
+    assert code == 2 and "no such cancellation: #999" in out
+    out, code = _run("retry_cancellations")
+    assert code == 0 and "Nothing to retry: no failed cancellation (rejected ones need --include-rejected)" in out
+    with django_capture_on_commit_callbacks(execute=True):
+        _run("cancel_lines", "--account", "bestbuy", "--order", "M-1", "--line", "M-1-1:1", "--reason", "34")
+    confirmed = Cancellation.objects.get()
+    out, code = _run("retry_cancellations", str(confirmed.pk), "--json")
+    assert code == 1
+    assert json.loads(out[: out.rindex("}") + 1])["refused"] == [{
+        "id": confirmed.pk, "line": "M-1-1", "retried": False,
+        "reason": "Only failed or rejected cancellations can be retried; this one is confirmed."}]
+
+
+def test_dispatch_loop_says_it_started_and_what_it_does_idle(db, monkeypatch):
+    from cancellations.management.commands import dispatch_cancellations
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dispatch_cancellations.time, "sleep", interrupt)
+    out, code = _run("dispatch_cancellations", "--loop", "--interval", "2")
+    assert code == 0
+    assert "Sweeper started: every 2 s" in out and "Idle: nothing due; checking again every 2 s." in out
+    out, code = _run("dispatch_cancellations")
+    assert code == 0 and "Nothing was due." in out

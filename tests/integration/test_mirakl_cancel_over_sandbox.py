@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from cancellations.models import Cancellation, MarketplaceCall
 from cancellations.services import LineRequest, cancellation_request, cancellations_sweep, orders_sync
@@ -92,7 +93,11 @@ def test_business_rejection_of_one_line_keeps_the_message_and_sends_the_others(m
     fault_add(mirakl_live, "reject_line", line_id=hub.external_id, message="Line is locked by an incident")
     c_hdmi, c_hub = _fresh(_cancel([(hdmi, 1), (hub, 1)]))
     assert c_hub.status == "rejected" and "Line is locked by an incident" in c_hub.error_message
-    assert c_hdmi.status == "confirmed"
+    assert c_hdmi.status == "retry_scheduled"  # sent again within its budget, after a backoff
+    Cancellation.objects.filter(pk=c_hdmi.pk).update(next_attempt_at=timezone.now())
+    cancellations_sweep()
+    c_hdmi.refresh_from_db()
+    assert c_hdmi.status == "confirmed" and c_hdmi.attempts == 2
 
 
 def test_bad_api_key_fails_and_flags_the_account(mirakl_live):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from cancellations.models import Cancellation, MarketplaceCall, OrderLine
-from cancellations.services import LineRequest, cancellation_request, orders_sync
+from cancellations.services import LineRequest, cancellation_request, cancellations_sweep, orders_sync
 from tests.integration.conftest import cancel_calls_received, fault_add, lines_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,6 +68,10 @@ def test_a_rejected_line_shows_the_marketplace_message(walmart_live):
     c_boots, c_socks = _cancel([(boots, 1), (socks, 1)])
     assert c_socks.status == "rejected" and "Line cannot be cancelled now" in c_socks.error_message
     assert c_socks.error_code.startswith("INVALID_REQUEST_CONTENT")
+    assert c_boots.status == "retry_scheduled"  # sent again within its budget, after a backoff
+    Cancellation.objects.filter(pk=c_boots.pk).update(next_attempt_at=timezone.now())
+    cancellations_sweep()
+    c_boots.refresh_from_db()
     assert c_boots.status == "confirmed" and cancel_calls_received(walmart_live) == 2
 
 

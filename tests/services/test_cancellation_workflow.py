@@ -203,6 +203,9 @@ def test_rejection_naming_one_line_rejects_only_that_line(fake, mirakl_order, dj
     fake.script = [PermanentError("bad", code="INVALID", line_errors={"M-1-2": ("ALREADY_SHIPPED", "Line shipped")})]
     with django_capture_on_commit_callbacks(execute=True):
         c1, c2 = _request([line1, line2], quantity=1)
+    c1.refresh_from_db()
+    assert c1.status == "retry_scheduled" and c1.next_attempt_at > timezone.now()  # backs off, no storm
+    _due_now(Cancellation.objects.filter(pk=c1.pk))
     cancellations_sweep()
     c1.refresh_from_db()
     c2.refresh_from_db()

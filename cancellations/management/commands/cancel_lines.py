@@ -6,9 +6,17 @@ import json
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from cancellations.models import TERMINAL_STATUSES, Cancellation, MarketplaceAccount, OrderLine
+from cancellations.management.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_REFUSED,
+    EXIT_TIMEOUT,
+    AppCommand,
+    CliError,
+    account_by_name,
+)
+from cancellations.models import TERMINAL_STATUSES, Cancellation, Order
 from cancellations.services import (
     CancellationRequestError,
     LineRequest,
@@ -16,10 +24,6 @@ from cancellations.services import (
     cancellation_request,
     cancellations_sweep,
 )
-
-EXIT_NOT_CONFIRMED = 1
-EXIT_BAD_INPUT = 2
-EXIT_TIMEOUT = 3
 
 
 def _line_spec(value: str) -> tuple[str, int | None]:
@@ -33,11 +37,13 @@ def _line_spec(value: str) -> tuple[str, int | None]:
     return line_id, int(qty)
 
 
-class Command(BaseCommand):
-    help = "Cancel lines of one marketplace order. Exit 0 when everything asked is confirmed."
+class Command(AppCommand):
+    help = ("Cancel lines of one marketplace order. Exit 0 when everything asked is confirmed, 1 when something "
+            "was refused or failed, 2 for bad input, 3 when --wait ran out.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--account", required=True, help="Marketplace account name")
+        super().add_arguments(parser)
+        parser.add_argument("--account", required=True, help="Marketplace account name (any case)")
         parser.add_argument("--order", required=True,
                             help="Marketplace order id (Walmart purchaseOrderId / Mirakl order_id)")
         parser.add_argument("--line", action="append", required=True, metavar="LINE_ID[:QTY]",
@@ -47,10 +53,8 @@ class Command(BaseCommand):
         parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                             help="Wait up to this long for every cancellation to reach a final status")
         parser.add_argument("--dry-run", action="store_true", help="Show what would be sent; change nothing")
-        parser.add_argument("--json", action="store_true", help="Machine-readable output")
 
     def handle(self, *args, **opts) -> None:
-        self.as_json = opts["json"]
         requests = self._line_requests(opts)
         if opts["dry_run"]:
             return self._dry_run(requests, opts["reason"])
@@ -65,28 +69,30 @@ class Command(BaseCommand):
         self._report(final)
         if not all(c.status == "confirmed" for c in final):
             timed_out = any(c.status not in TERMINAL_STATUSES for c in final)
-            raise CommandError(
+            raise CliError(
                 "Not everything is confirmed yet." if timed_out else "Some cancellations were not confirmed.",
-                returncode=EXIT_TIMEOUT if timed_out and opts["wait"] > 0 else EXIT_NOT_CONFIRMED,
+                returncode=EXIT_TIMEOUT if timed_out and opts["wait"] > 0 else EXIT_REFUSED, reported=self.as_json,
             )
 
     def _line_requests(self, opts) -> list[LineRequest]:
-        try:
-            account = MarketplaceAccount.objects.get(name=opts["account"])
-        except MarketplaceAccount.DoesNotExist:
-            raise CommandError(f"--account: no account named {opts['account']!r}", returncode=EXIT_BAD_INPUT) from None
+        account = account_by_name(opts["account"])
         specs = []
         for raw in opts["line"]:
             try:
                 specs.append(_line_spec(raw))
             except ValueError as exc:
-                raise CommandError(f"--line {raw!r}: {exc}", returncode=EXIT_BAD_INPUT) from None
-        lines = {line.external_id: line for line in OrderLine.objects.filter(
-            order__account=account, order__external_id=opts["order"], external_id__in=[s[0] for s in specs])}
+                raise CliError(f"--line {raw!r}: {exc}", field="--line") from None
+        order = Order.objects.filter(account=account, external_id=opts["order"].strip()).first()
+        if order is None:
+            raise CliError(f"no such order {opts['order']!r} on {account.name} (run sync_orders first?)",
+                           field="--order")
+        lines = {line.external_id: line for line in order.lines.filter(external_id__in=[s[0] for s in specs])}
         missing = [s[0] for s in specs if s[0] not in lines]
         if missing:
-            raise CommandError(f"--line: no line {', '.join(missing)} on order {opts['order']} of {account.name}"
-                               " (run sync_orders first?)", returncode=EXIT_BAD_INPUT)
+            known = ", ".join(order.lines.order_by("external_id").values_list("external_id", flat=True))
+            raise CliError(f"no line {', '.join(missing)} on order {order.external_id} (its lines: {known})",
+                           field="--line")
+        self.external_ids = {line.pk: line.external_id for line in lines.values()}
         return [LineRequest(line_id=lines[line_id].pk, quantity=qty) for line_id, qty in specs]
 
     def _dry_run(self, requests: list[LineRequest], reason: str) -> None:
@@ -135,8 +141,9 @@ class Command(BaseCommand):
             self.stdout.write(f"#{row['id']} line {row['line']} x{row['quantity']}: {row['status']}{extra}")
 
     def _fail(self, errors: list[dict]) -> None:
-        if self.as_json:
-            self.stdout.write(json.dumps({"errors": errors}, indent=2))
+        """Refused as bad input; errors name the line as the user typed it, never a database id."""
+        for error in errors:
+            error["line"] = self.external_ids.get(error["line"], error["line"])
         message = "; ".join(f"line {e['line']}: {e['field']}: {e['message']}" if e["line"] else
                             f"{e['field']}: {e['message']}" for e in errors)
-        raise CommandError(message, returncode=EXIT_BAD_INPUT)
+        raise CliError(message, returncode=EXIT_BAD_INPUT, errors=errors)

@@ -113,8 +113,10 @@ class Command(BaseCommand):
                 )
                 self._say(f"Created account {account.name} ({account.marketplace}, sandbox at {url})")
             elif account.base_url != url:
+                # The demo owns these sandbox credentials: it gives them again for the sandbox's new address.
                 account.base_url = url
-                account.save(update_fields=["base_url"])
+                account.credentials_give(account.credentials)
+                account.save(update_fields=["base_url", "credentials"])
             seller = seller_register(marketplace=account.marketplace, credentials=account.credentials,
                                      options=account.options)
             sandbox = walmart_sandbox if account.marketplace == "walmart_ca" else mirakl_sandbox

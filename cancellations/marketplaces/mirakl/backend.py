@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from ...jsonexact import json_dumps_exact
 from ..base import (
@@ -159,6 +160,7 @@ class MiraklBackend(MarketplaceBackend):
 
     # --- plumbing ------------------------------------------------------------------------------------
 
+    @sensitive_variables("api_key", "headers")
     def _headers(self, *, json_body: bool = False) -> dict[str, str]:
         api_key = self.account.credentials.get("api_key")
         if not api_key:

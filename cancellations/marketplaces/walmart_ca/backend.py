@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from django.views.decorators.debug import sensitive_variables
 
 from ..base import AccountConfig, ConfigurationError, ExchangeCallback, LineCancel
 from ..walmart_global import AUTH_OAUTH, SERVICE_NAME, WalmartGlobalBackend
@@ -52,6 +53,7 @@ class WalmartCABackend(WalmartGlobalBackend):
             return super()._parse(body, kind)
         return wx.order_from_xml(body) if kind == "order" else wx.orders_page_from_xml(body)
 
+    @sensitive_variables("signature")
     def _auth_headers(self, url: str, method: str, correlation_id: str) -> dict[str, str]:
         if self.auth_mode != AUTH_SIGNATURE:
             return super()._auth_headers(url, method, correlation_id)

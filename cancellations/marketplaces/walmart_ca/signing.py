@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from django.views.decorators.debug import sensitive_variables
 
 from ..base import AccountError
 
@@ -26,6 +27,7 @@ _KEY_HELP = (
 )
 
 
+@sensitive_variables("key", "text", "der", "loaded")
 def load_private_key(key: str) -> RSAPrivateKey:
     """Load an RSA private key given as raw base64 DER (Walmart's format), PEM PKCS#8 or PEM PKCS#1.
 
@@ -98,6 +100,7 @@ def string_to_sign(*, consumer_id: str, url: str, method: str, timestamp_ms: int
     return f"{consumer_id}\n{url}\n{method.upper()}\n{timestamp_ms}\n".encode()
 
 
+@sensitive_variables("private_key", "key")
 def sign(
     *, consumer_id: str, url: str, method: str, timestamp_ms: int | str, private_key: RSAPrivateKey | str
 ) -> str:
