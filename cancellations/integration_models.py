@@ -99,7 +99,7 @@ class WebhookDelivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_id} → {self.endpoint_id} ({self.state})"
+        return f"{event_public_id(self.event_id)} → endpoint {self.endpoint_id} ({self.state})"
 
 
 class WebhookAttempt(models.Model):

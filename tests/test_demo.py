@@ -63,6 +63,7 @@ def test_demo_serves_cancels_through_the_sandbox_stops_on_ctrl_c_and_reruns(demo
         output = _wait_for(proc, "Press Ctrl-C to stop.")
         assert output.count("Created account") == 3
         assert f"Synced Best Buy CA (Mirakl): {len(mirakl_sandbox.SEED_ORDERS)} new orders" in output
+        assert "Webhook endpoint: http://127.0.0.1:" in output
         # Each step is announced, and the admin URL comes only once every account is synced.
         assert "Syncing Walmart CA (signature) through the real HTTP client" in output
         assert output.rindex("Synced ") < output.index("/admin/")
@@ -89,6 +90,8 @@ def test_demo_serves_cancels_through_the_sandbox_stops_on_ctrl_c_and_reruns(demo
             time.sleep(0.2)
             cancellation = session.get(f"{base}/api/cancellations/{cancellation['id']}/", timeout=10).json()
         assert cancellation["status"] == "confirmed", cancellation
+        # The demo's own receiver gets the signed event from the delivery thread, and says so.
+        _wait_for(proc, "webhook receiver: cancellation.confirmed evt_", timeout=30)
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         try:

@@ -109,8 +109,8 @@ class WebhookAttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(WebhookPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "event_link", "endpoint", "state", "attempts", "last_status_code", "next_attempt_at",
-                    "delivered_at"]
+    list_display = ["event_link", "endpoint", "outcome", "when"]
+    list_display_links = ["event_link"]
     list_filter = ["state", "endpoint", "event__type"]
     list_select_related = ["event", "endpoint"]
     fields = ["event_link", "endpoint", "state", "attempts", "last_status_code", "last_error", "next_attempt_at",
@@ -122,6 +122,17 @@ class WebhookDeliveryAdmin(WebhookPermissionMixin, ReadOnlyMixin, admin.ModelAdm
     @admin.display(description="Event")
     def event_link(self, obj: WebhookDelivery) -> str:
         return f"{obj.event.public_id} {obj.event.type}"
+
+    @admin.display(description="Outcome", ordering="state")
+    def outcome(self, obj: WebhookDelivery) -> str:
+        last = f"HTTP {obj.last_status_code}" if obj.last_status_code else obj.last_error[:40]
+        return f"{obj.get_state_display()}, {obj.attempts}×" + (f", {last}" if last else "")
+
+    @admin.display(description="Delivered / next attempt", ordering="next_attempt_at")
+    def when(self, obj: WebhookDelivery):
+        if obj.state == "delivered":
+            return obj.delivered_at
+        return obj.next_attempt_at if obj.state == "pending" else "gave up"
 
     def has_redeliver_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(MANAGE_WEBHOOKS)

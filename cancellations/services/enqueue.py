@@ -70,3 +70,17 @@ def orders_sync_enqueue_on_commit(account_id: int, since_iso: str | None) -> Non
 
     # robust: whatever happens in an eager (embedded) run, the caller's answer is "queued", as with a broker.
     transaction.on_commit(lambda: task_submit(orders_sync_task, account_id, since_iso), robust=True)
+
+
+def deliveries_enqueue_on_commit(delivery_ids: Sequence[int]) -> None:
+    """With a broker, one task per webhook delivery on the webhooks queue once the change commits.
+
+    In the embedded default the sweep alone delivers (``deliver_webhooks --loop``, the demo's delivery thread):
+    the in-process pool also sends cancellations, and a slow endpoint must never take its threads.
+    """
+    if celery_app.conf.task_always_eager:
+        return
+    from ..tasks import webhook_delivery_task
+
+    ids = list(delivery_ids)
+    transaction.on_commit(lambda: [task_submit(webhook_delivery_task, pk) for pk in ids], robust=True)

@@ -22,6 +22,7 @@ from ..models import (
     WebhookEndpoint,
 )
 from . import alerts
+from .enqueue import deliveries_enqueue_on_commit
 
 REQUESTED = "cancellation.requested"
 #: A cancellation moving to one of these statuses records this event.
@@ -53,8 +54,6 @@ def events_record(event_type: str, objects: Iterable[dict]) -> list[Event]:
         for event in events for endpoint in endpoints
     )
     if deliveries:
-        from .webhooks import deliveries_enqueue_on_commit
-
         deliveries_enqueue_on_commit([d.pk for d in deliveries])
     return events
 

@@ -24,8 +24,6 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from backoffice.celery import app as celery_app
-
 from ..models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ..webhook_signature import HEADER as SIGNATURE_HEADER
 from ..webhook_signature import signature_header
@@ -106,20 +104,6 @@ def event_body(event: Event) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ delivery
-
-
-def deliveries_enqueue_on_commit(delivery_ids: Sequence[int]) -> None:
-    """With a broker, send each delivery from its own task once the change commits (on the webhooks queue).
-
-    Embedded (eager) mode would send inside the request or worker that made the change, so there the
-    sweep alone delivers.
-    """
-    if celery_app.conf.task_always_eager:
-        return
-    from ..tasks import webhook_delivery_task
-
-    ids = list(delivery_ids)
-    transaction.on_commit(lambda: [webhook_delivery_task.delay(pk) for pk in ids], robust=True)
 
 
 def retry_delay(attempts: int) -> float:

@@ -193,3 +193,17 @@ def test_endpoint_secret_is_stored_encrypted():
         stored = cursor.fetchone()[0]
     assert endpoint.signing_secret.startswith("whsec_") and endpoint.signing_secret not in stored
     assert WebhookEndpoint.objects.get().signing_secret == endpoint.signing_secret
+
+
+def test_the_readme_verification_snippet_verifies_our_signature():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "def verify" in block)
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 (our own README)
+    body = b'{"id":"evt_000000000001","type":"account.error"}'
+    assert namespace["verify"]("whsec_abc", body, signature_header("whsec_abc", body))
+    assert not namespace["verify"]("whsec_abc", body + b"x", signature_header("whsec_abc", body))
+    assert not namespace["verify"]("whsec_abc", body, signature_header("whsec_abc", body, timestamp=1000))

@@ -20,6 +20,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler,
 from django.db import connection
 from django.utils import timezone
 
+from cancellations import demo_webhooks
 from cancellations.marketplaces.base import MarketplaceError
 from cancellations.models import MarketplaceAccount
 from cancellations.sandbox import mirakl as mirakl_sandbox
@@ -69,6 +70,7 @@ class Command(BaseCommand):
             if opts["no_serve"]:
                 self._say("Set up and synced (--no-serve: not serving).")
                 return
+            demo_webhooks.demo_webhooks_start(opts["host"], self._say)
             self._banner(base, password)
             self._sweep_forever()
         except KeyboardInterrupt:
@@ -159,6 +161,7 @@ class Command(BaseCommand):
             f"  Cancellations: {base}/admin/cancellations/cancellation/\n"
             f"  Inject a sandbox fault: {base}/admin/sandbox/sandboxfault/add/\n"
             f"  API docs: {base}/api/docs/\n"
+            f"  Webhook deliveries: {base}/admin/cancellations/webhookdelivery/\n"
             "Press Ctrl-C to stop."
         ))
 
