@@ -215,6 +215,11 @@ MARKETPLACE_HTTP_TIMEOUT = (
     env.float("MARKETPLACE_CONNECT_TIMEOUT", default=5.0),
     env.float("MARKETPLACE_READ_TIMEOUT", default=30.0),
 )
+# Pace of sends per account (cancellations/pacing.py), overridable on each account: at most this many in flight
+# at once over all workers; the state is shared through Redis when the broker is Redis, else kept in process.
+MARKETPLACE_MAX_CONCURRENT_SENDS = env.int("MARKETPLACE_MAX_CONCURRENT_SENDS", default=16)
+MARKETPLACE_PACE_REDIS_URL = env.str(
+    "MARKETPLACE_PACE_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
 CANCELLATION_MAX_ATTEMPTS = env.int("CANCELLATION_MAX_ATTEMPTS", default=5)
 CANCELLATION_RETRY_BASE_SECONDS = env.float("CANCELLATION_RETRY_BASE_SECONDS", default=30.0)
 CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", default=3600.0)

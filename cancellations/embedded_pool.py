@@ -92,6 +92,13 @@ def embedded_submit(fn: Callable[..., Any], *args: Any) -> None:
         pool.submit(fn, *args)
 
 
+def embedded_submit_later(seconds: float, fn: Callable[..., Any], *args: Any) -> None:
+    """Submit ``fn(*args)`` to the pool in ``seconds`` (a lost timer is harmless: the sweeper finds the work)."""
+    timer = threading.Timer(seconds, embedded_submit, (fn, *args))
+    timer.daemon = True
+    timer.start()
+
+
 def embedded_drain(timeout: float | None = None) -> bool:
     """Wait for the pool's work (True at once when there is no pool). For tests, benchmarks and commands."""
     return _pool.drain(timeout) if _pool is not None else True

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
@@ -46,6 +47,14 @@ class MarketplaceAccount(models.Model):
     # What the stored credentials were given for (marketplace, auth mode, host). Set whenever credentials are
     # saved; a backend refuses to send them anywhere else (see ``credentials_destination``).
     credentials_bound_to = models.CharField(max_length=400, blank=True, editable=False)
+    # Pace of sends (see ``pacing``); empty: the defaults (16 at once, no fixed rate).
+    max_concurrent_sends = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Most cancel calls in flight at once for this account, all workers together (empty: 16).")
+    rate_limit_per_second = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Most cancel calls per second, if the marketplace gave this account a limit (empty: none; a 429 "
+                  "still pauses the account for its Retry-After).")
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="Last account-level problem (bad key, 401/403).")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -70,3 +70,23 @@ def _walmart_token_cache_clear():
 def _verify_without_grace(settings):
     """Read back at once after an unknown outcome; tests of the grace period set their own delay."""
     settings.CANCELLATION_VERIFY_DELAY_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def _marketplace_sessions_closed():
+    """Kept-alive marketplace connections end with the test, so the live server's threads serving them finish
+    while the test database is still theirs to close."""
+    from cancellations.marketplaces.http_sessions import sessions_close
+
+    yield
+    sessions_close()
+
+
+@pytest.fixture(autouse=True)
+def _pace_fresh():
+    """Each test starts with no account paused or busy (the pace state outlives a test's database)."""
+    from cancellations.pacing import pace_store
+
+    pace_store().clear()
+    yield
+    pace_store().clear()

@@ -49,3 +49,10 @@ def line_create(*, order: Order, external_id: str, quantity: int = 2, unit_price
         unit_price=unit, price=kwargs.pop("price", unit * quantity), shipping_price=Decimal(shipping_price),
         status=status or default_status, **kwargs,
     )
+
+
+def account_pause_over(account_id: int) -> None:
+    """As if the account's Retry-After pause had run out (tests move due dates instead of waiting)."""
+    from cancellations.pacing import pace_store
+
+    pace_store().update(account_id, lambda state: state.__dict__.update(paused_until=0, next_at=0))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.db.models import Count
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
@@ -15,6 +17,7 @@ from rest_framework import serializers
 from ..credentials import credentials_validate
 from ..marketplaces.base import ConfigurationError, validate_base_url
 from ..models import Marketplace, MarketplaceAccount, MarketplaceReason, Source
+from ..pacing import account_pace_of
 from ..services import orders_sync_request
 from ..services.account_changes import (
     REBIND_MESSAGE,
@@ -71,7 +74,8 @@ class MarketplaceAccountForm(forms.ModelForm):
 
     class Meta:
         model = MarketplaceAccount
-        fields = ["name", "marketplace", "base_url", "enabled", "options"]
+        fields = ["name", "marketplace", "base_url", "enabled", "options", "max_concurrent_sends",
+                  "rate_limit_per_second"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -133,7 +137,8 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
                     "last_error_short"]
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
-    readonly_fields = ["credentials_status", "last_synced_at", "last_error", "created_at", "updated_at"]
+    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "created_at",
+                       "updated_at"]
     actions = ["sync_orders_now"]
 
     def get_fieldsets(self, request: HttpRequest, obj: MarketplaceAccount | None = None):
@@ -144,6 +149,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
                 "fields": ["credentials_status", *secret_fields, "clear_credentials"],
                 "description": "Stored values are never displayed. Fill in only what you want to change.",
             }),
+            ("Sending pace", {"fields": ["sending_pace", "max_concurrent_sends", "rate_limit_per_second"]}),
             ("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}),
         ]
 
@@ -162,6 +168,20 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Credentials")
     def credentials_status(self, obj: MarketplaceAccount) -> str:
         return credentials_summary(obj.credentials) if obj.pk else "not configured"
+
+    @admin.display(description="Now")
+    def sending_pace(self, obj: MarketplaceAccount) -> str:
+        if not obj.pk:
+            return "-"
+        pace = account_pace_of(obj)
+        parts = [f"{pace.sending} of {pace.cap} sends in flight",
+                 f"pace {pace.rate:.2f} calls/s" if pace.rate else "no pace limit"]
+        if pace.paused_until:
+            until = datetime.fromtimestamp(pace.paused_until, tz=UTC)
+            parts.append(f"paused until {timezone.localtime(until):%H:%M:%S} (the marketplace's Retry-After)")
+        if pace.throttled:
+            parts.append(f"{pace.throttled} answer(s) 429 lately")
+        return " · ".join(parts)
 
     @admin.display(description="Orders", ordering="order_total")
     def order_count(self, obj: MarketplaceAccount) -> int:

@@ -17,9 +17,11 @@ from ..marketplaces.base import (
 )
 from ..marketplaces.registry import get_backend
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceAccount, MarketplaceCall
+from ..pacing import SendPermit, account_limits, send_permit
 from .call_planning import calls_plan, line_cancel_from
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
+from .enqueue import call_dispatch_later
 from .events import account_error_record
 from .history import cancellations_transition
 from .locking import skip_locked
@@ -59,17 +61,41 @@ def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
         return (call, members) if members else None
 
 
+def _send_permit(call_id: int) -> SendPermit | float | None:
+    """The account's pace for this call (None: the call is no longer queued)."""
+    row = (MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED)
+           .values_list("account_id", "account__max_concurrent_sends", "account__rate_limit_per_second").first())
+    if row is None:
+        return None
+    account_id, cap, rate = row
+    return send_permit(account_id, account_limits(cap=cap, rate=rate))
+
+
 def call_dispatch(*, call_id: int) -> str:
-    """Send one queued cancel call. Safe to run twice or concurrently: only the claimer sends."""
-    claimed = _claim(call_id)
+    """Send one queued cancel call. Safe to run twice or concurrently: only the claimer sends.
+
+    The account's pace comes first (``pacing``): a call that would wait long stays queued, unclaimed, and is
+    dispatched again when its turn comes.
+    """
+    permit = _send_permit(call_id)
+    if permit is None:
+        return "skipped"
+    if not isinstance(permit, SendPermit):
+        call_dispatch_later(call_id, permit)
+        return "deferred"
+    try:
+        claimed = _claim(call_id)
+    except BaseException:
+        permit.release()
+        raise
     if claimed is None:
+        permit.release()
         return "skipped"
     call, members = claimed
     account = call.account
     recorder = CallRecorder(account=account, cancellations=members, claimed_call=call)
     try:
-        with get_backend(account, on_exchange=recorder.record) as backend:
-            result = backend.cancel_lines([line_cancel_from(c) for c in members])
+        result = _cancel_send(permit, account, recorder, members)
     except MarketplaceError as exc:
         recorder.finish_claimed(error=str(exc))
         _record_failure(call, members, exc)
@@ -83,6 +109,20 @@ def call_dispatch(*, call_id: int) -> str:
     _record_result(account, members, result)
     _followups_plan({c.line_id for c in members})
     return "sent"
+
+
+def _cancel_send(permit: SendPermit, account: MarketplaceAccount, recorder: CallRecorder,
+                 members: list[Cancellation]) -> CancelResult:
+    """The HTTP exchange, holding one of the account's send slots; a 429 pauses the whole account."""
+    try:
+        with get_backend(account, on_exchange=recorder.record) as backend:
+            return backend.cancel_lines([line_cancel_from(c) for c in members])
+    except TransientError as exc:
+        if exc.status_code == 429:
+            permit.release(throttled=True, retry_after=exc.retry_after)
+        raise
+    finally:
+        permit.release()
 
 
 @transaction.atomic

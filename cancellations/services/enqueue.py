@@ -7,26 +7,63 @@ the in-process pool (``embedded_pool``), never in the request thread that asked 
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from celery import Task
+from django.core.signals import request_finished, request_started
 from django.db import transaction
+from django.dispatch import receiver
 
 from backoffice.celery import app as celery_app
 
-from ..embedded_pool import embedded_submit
+from ..embedded_pool import embedded_pool, embedded_submit, embedded_submit_later
+
+log = logging.getLogger(__name__)
+
+
+_local = threading.local()
 
 
 def task_submit(task: Task, *args: Any, countdown: float = 0) -> None:
     """Run ``task(*args)`` in the background, not before ``countdown`` seconds.
 
-    Eager mode cannot wait: a delayed task is left to the sweeper, which finds the work due in the database.
+    In a web request, background work starts once the answer has been sent: no marketplace call races the
+    answer (and a crash in between leaves queued rows the sweeper sends). Eager mode cannot wait: a delayed task
+    is left to the sweeper, which finds the work due in the database.
     """
-    if not celery_app.conf.task_always_eager:
-        task.apply_async(args, countdown=countdown or None)
-    elif countdown <= 0:
-        embedded_submit(task.delay, *args)
+    eager = celery_app.conf.task_always_eager
+    if eager and (countdown > 0 or embedded_pool() is None):
+        if countdown <= 0:
+            task.delay(*args)  # inline (tests): the caller sees the outcome when it returns
+        return
+    if eager:
+        job = functools.partial(embedded_submit, task.delay, *args)
+    else:
+        job = functools.partial(task.apply_async, args, countdown=countdown or None)
+    deferred = getattr(_local, "after_response", None)
+    if deferred is not None:
+        deferred.append(job)
+    else:
+        job()
+
+
+@receiver(request_started, dispatch_uid="enqueue-after-response-start")
+def _after_response_start(**kwargs: Any) -> None:
+    _local.after_response = []
+
+
+@receiver(request_finished, dispatch_uid="enqueue-after-response-run")
+def _after_response_run(**kwargs: Any) -> None:
+    jobs, _local.after_response = getattr(_local, "after_response", None) or [], None
+    for job in jobs:
+        try:
+            job()
+        except Exception:  # the work is in the database: the sweeper sends it
+            log.exception("Could not start background work after the answer")
 
 
 def calls_enqueue_on_commit(call_ids: Sequence[int]) -> None:
@@ -55,6 +92,16 @@ def calls_fan_out(call_ids: Sequence[int]) -> None:
     with celery_app.producer_or_acquire() as producer:
         for call_id in call_ids:
             call_dispatch_task.apply_async((call_id,), producer=producer)
+
+
+def call_dispatch_later(call_id: int, seconds: float) -> None:
+    """Dispatch this call again in ``seconds`` (its account's pace said wait); inline, the sweeper does."""
+    from ..tasks import call_dispatch_task
+
+    if not celery_app.conf.task_always_eager:
+        call_dispatch_task.apply_async((call_id,), countdown=seconds)
+    elif embedded_pool() is not None:
+        embedded_submit_later(seconds, call_dispatch_task.delay, call_id)
 
 
 def verification_enqueue_on_commit(cancellation_ids: Sequence[int], *, delay: float = 0) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from cancellations.models import Cancellation, MarketplaceCall
 from cancellations.services import LineRequest, cancellation_request, cancellations_sweep, orders_sync
+from tests.factories import account_pause_over
 from tests.integration.conftest import cancel_calls_received, fault_add, lines_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,6 +56,7 @@ def test_rate_limit_schedules_a_retry_that_the_sweeper_sends(mirakl_live):
     (c,) = _fresh(_cancel([(line, 1)]))
     assert c.status == "retry_scheduled" and c.error_code == "http_429" and c.attempts == 1
     Cancellation.objects.filter(pk=c.pk).update(next_attempt_at=c.created_at)
+    account_pause_over(mirakl_live.pk)  # the 429 paused the whole account for its Retry-After
     cancellations_sweep()
     (c,) = _fresh([c])
     assert c.status == "confirmed" and c.attempts == 2 and cancel_calls_received(mirakl_live) == 2

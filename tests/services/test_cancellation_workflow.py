@@ -25,7 +25,7 @@ from cancellations.services import (
     cancellation_retry,
     cancellations_sweep,
 )
-from tests.factories import line_create, order_create
+from tests.factories import account_pause_over, line_create, order_create
 
 pytestmark = pytest.mark.django_db
 
@@ -149,8 +149,12 @@ def test_rate_limit_schedules_a_retry_honouring_retry_after(fake, mirakl_order, 
     assert cancellations_sweep()["sent"] == 0  # not due yet
     _due_now(Cancellation.objects.filter(pk=c.pk))
     report = cancellations_sweep()
+    assert report["retries_due"] == 1 and report["sent"] == 0  # due, but the whole account is paused
+    assert len(fake.sent) == 1
+    account_pause_over(c.account_id)
+    report = cancellations_sweep()
     c.refresh_from_db()
-    assert report["retries_due"] == 1 and report["sent"] == 1
+    assert report["sent"] == 1
     assert c.status == "confirmed" and c.attempts == 2 and len(fake.sent) == 2
 
 

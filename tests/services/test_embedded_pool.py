@@ -51,18 +51,22 @@ def test_a_failing_job_does_not_stop_the_pool():
 def test_request_returns_before_the_marketplace_answers_and_the_pool_sends(fake, mirakl_account, pool_on):
     """The caller never waits on the marketplace: its sends run on the pool's threads after commit."""
     order = order_create(account=mirakl_account, lines=3)
-    release, senders = threading.Event(), []
+    entered, release, senders = threading.Event(), threading.Event(), []
 
     def slow_answer(lines):
         senders.append(threading.current_thread().name)
+        entered.set()
         assert release.wait(10), "the test never released the marketplace"
         return fake.confirm_all(lines)
 
     fake.script = [slow_answer]
     cancellations = cancellation_request(
         lines=[LineRequest(line_id=line.pk, quantity=1) for line in order.lines.all()], reason="34", source="api")
+    # The request has returned; the marketplace is still "answering" on a pool thread (which is then outside
+    # any transaction: SQLite's shared in-memory test database would refuse a concurrent read otherwise).
+    assert entered.wait(10)
     statuses = {c.status for c in type(cancellations[0]).objects.filter(pk__in=[c.pk for c in cancellations])}
-    assert statuses <= {"pending", "sending"}  # returned while the marketplace had not answered
+    assert statuses == {"sending"}
     release.set()
     assert embedded_drain(timeout=30)
     assert {c.status for c in type(cancellations[0]).objects.all()} == {"confirmed"}
@@ -113,4 +117,33 @@ def test_a_single_call_is_published_directly(fake, mirakl_account, broker_queue)
     order = order_create(account=mirakl_account, lines=2)
     cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=1) for line in order.lines.all()],
                          reason="34", source="api")
+    assert _task_names(broker_queue) == ["cancellations.tasks.call_dispatch_task"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_web_request_work_starts_only_once_the_answer_is_sent(fake, walmart_account, broker_queue):
+    from cancellations.services import enqueue
+
+    fake.per_order = True
+    orders = [order_create(account=walmart_account, lines=1) for _ in range(2)]
+    enqueue._after_response_start()  # what Django's request_started does
+    cancellation_request(lines=[LineRequest(line_id=order.lines.get().pk, quantity=1) for order in orders],
+                         reason="CANCEL_BY_SELLER", source="api")
+    assert _task_names(broker_queue) == []  # committed, answer not sent yet
+    enqueue._after_response_run()  # request_finished: the answer went out
+    assert _task_names(broker_queue) == ["cancellations.tasks.calls_fan_out_task"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_answers_then_publishes(fake, mirakl_account, broker_queue):
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    order = order_create(account=mirakl_account, lines=2)
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.create_superuser("boss", "b@example.com", "pw-12345678"))
+    answer = client.post("/api/cancellations/", {"lines": [{"line": line.pk, "quantity": 1}
+                                                           for line in order.lines.all()], "reason": "34"},
+                         format="json")
+    assert answer.status_code == 202, answer.content
     assert _task_names(broker_queue) == ["cancellations.tasks.call_dispatch_task"]

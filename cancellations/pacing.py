@@ -1,0 +1,261 @@
+"""Fast but polite: how fast one account's sends may go, shared by every worker.
+
+Per account: at most ``cap`` sends at once (default ``MARKETPLACE_MAX_CONCURRENT_SENDS``, 16), and an optional
+rate (sends per second, spaced evenly). A 429 pauses the whole account until its ``Retry-After``; then the pace
+restarts at a fraction of what was going through and ramps back up with each answered send. Neither marketplace
+publishes numbers for cancel calls, so the defaults set no rate; an account's own figures override them.
+
+The state lives where every worker sees it: Redis with a broker (one key per account, updated in a WATCH/MULTI
+transaction, expiring when idle), process memory in the embedded default (one process sends). Because every
+worker asks the same state before sending, more workers never mean more sends at once or a faster pace.
+Clocks are the machines' wall clocks (``time.time``): keep workers' clocks synchronised (NTP) as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from django.conf import settings
+
+T = TypeVar("T")
+
+#: A send holds its slot at most this long (a worker that died mid-send frees it then).
+LEASE_SECONDS = 120.0
+#: After a 429 the pace restarts at this fraction of the rate that was going through...
+THROTTLE_BACKOFF = 0.8
+#: ...and grows by this fraction with every answered send, until no limit is left.
+RAMP_PER_SEND = 0.005
+MIN_RATE = 0.2
+#: An adaptive pace above this many sends/s is no longer a limit: it is dropped.
+RAMP_CEILING = 1000.0
+#: Recent send starts kept to estimate the rate that was going through when a 429 came.
+RECENT_STARTS = 50
+
+
+@dataclass(frozen=True)
+class Limits:
+    cap: int
+    rate: float | None = None  # sends per second; None: no fixed rate
+
+
+@dataclass
+class PaceState:
+    slots: dict[str, float] = field(default_factory=dict)  # send token -> lease expiry
+    next_at: float = 0.0  # earliest start of the next send under the current rate
+    paused_until: float = 0.0
+    adaptive_rate: float | None = None  # learnt from 429s; ramps back up
+    recent: list[float] = field(default_factory=list)  # the last send starts
+    throttled: int = 0  # 429s received
+
+    def rate(self, limits: Limits) -> float | None:
+        rates = [r for r in (limits.rate, self.adaptive_rate) if r]
+        return min(rates) if rates else None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """``token`` set: the send may start after ``wait`` seconds. Else come back after ``wait`` seconds."""
+
+    token: str | None
+    wait: float
+
+
+def acquire(state: PaceState, limits: Limits, now: float, *, max_wait: float) -> Grant:
+    """Take a slot (and, under a rate, the next start time) unless the account is paused, full or booked up
+    beyond ``max_wait`` seconds."""
+    state.slots = {t: expiry for t, expiry in state.slots.items() if expiry > now}
+    if state.paused_until > now:
+        return Grant(None, state.paused_until - now)
+    if len(state.slots) >= max(limits.cap, 1):
+        return Grant(None, 0.05 if max_wait > 0 else 0.5)  # a slot frees when a send ends: look again soon
+    rate = state.rate(limits)
+    start = max(now, state.next_at) if rate else now
+    if start - now > max_wait:
+        return Grant(None, start - now - max_wait / 2)
+    if rate:
+        state.next_at = start + 1 / rate
+    token = uuid.uuid4().hex
+    state.slots[token] = start + LEASE_SECONDS
+    state.recent = [*state.recent[-(RECENT_STARTS - 1):], start]
+    return Grant(token, start - now)
+
+
+def _acquire_now(state: PaceState, *, limits: Limits, max_wait: float) -> Grant:
+    return acquire(state, limits, time.time(), max_wait=max_wait)
+
+
+def release(state: PaceState, token: str, now: float, *, throttled: bool = False,
+            retry_after: float | None = None) -> None:
+    """Free the slot; a 429 pauses the account and lowers the pace, an answer ramps it back up."""
+    state.slots.pop(token, None)
+    if throttled:
+        state.throttled += 1
+        state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
+        going = _recent_rate(state.recent, now)
+        known = [r for r in (state.adaptive_rate, going) if r]
+        if known:  # too few recent sends to tell a rate: the pause alone
+            state.adaptive_rate = max(MIN_RATE, min(known) * THROTTLE_BACKOFF)
+        state.next_at = max(state.next_at, state.paused_until)
+    elif state.adaptive_rate:
+        state.adaptive_rate *= 1 + RAMP_PER_SEND
+        if state.adaptive_rate > RAMP_CEILING:
+            state.adaptive_rate = None
+
+
+def _recent_rate(starts: list[float], now: float, window: float = 2.0) -> float | None:
+    """Sends per second started over the last ``window`` seconds (None when too few to tell)."""
+    last = [t for t in starts if now - window <= t <= now]
+    if len(last) < 2:
+        return None
+    return len(last) / window
+
+
+# ------------------------------------------------------------------------------------------- stores
+
+
+class LocalStore:
+    """Pace states in this process (the embedded default: one process sends)."""
+
+    def __init__(self) -> None:
+        self._states: dict[int, PaceState] = {}
+        self._lock = threading.Lock()
+
+    def update(self, account_id: int, change: Callable[[PaceState], T]) -> T:
+        with self._lock:
+            return change(self._states.setdefault(account_id, PaceState()))
+
+    def read(self, account_id: int) -> PaceState:
+        with self._lock:
+            state = self._states.get(account_id) or PaceState()
+            return PaceState(**json.loads(json.dumps(asdict(state))))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+class RedisStore:
+    """Pace states in Redis, shared by every worker process and machine."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+
+    def _key(self, account_id: int) -> str:
+        return f"backoffice:pace:{account_id}"
+
+    def update(self, account_id: int, change: Callable[[PaceState], T]) -> T:
+        key = self._key(account_id)
+
+        def transaction(pipe: Any) -> T:
+            state = _state_load(pipe.get(key))
+            result = change(state)
+            pipe.multi()
+            pipe.set(key, json.dumps(asdict(state)), ex=int(LEASE_SECONDS * 30))
+            return result
+
+        return self.redis.transaction(transaction, key, value_from_callable=True)
+
+    def read(self, account_id: int) -> PaceState:
+        return _state_load(self.redis.get(self._key(account_id)))
+
+    def clear(self) -> None:
+        for key in self.redis.scan_iter(self._key("*")):  # type: ignore[arg-type]
+            self.redis.delete(key)
+
+
+def _state_load(raw: bytes | None) -> PaceState:
+    if not raw:
+        return PaceState()
+    try:
+        data = json.loads(raw)
+        return PaceState(**{k: v for k, v in data.items() if k in PaceState.__dataclass_fields__})
+    except (ValueError, TypeError):
+        return PaceState()  # an unreadable state is a fresh start, never a stuck account
+
+
+_store: LocalStore | RedisStore | None = None
+_store_lock = threading.Lock()
+
+
+def pace_store() -> LocalStore | RedisStore:
+    """Redis when Celery runs on a Redis broker, else this process's memory."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            url = settings.MARKETPLACE_PACE_REDIS_URL
+            _store = RedisStore(url) if url else LocalStore()
+        return _store
+
+
+# ------------------------------------------------------------------------------------------- for a send
+
+
+def account_limits(*, cap: int | None, rate: float | None) -> Limits:
+    return Limits(cap=cap or settings.MARKETPLACE_MAX_CONCURRENT_SENDS, rate=float(rate) if rate else None)
+
+
+class SendPermit:
+    """One send's place in its account's pace: ``send_permit`` waits (up to ``max_wait``) or says when to retry."""
+
+    def __init__(self, account_id: int, token: str) -> None:
+        self.account_id, self.token, self.released = account_id, token, False
+
+    def release(self, *, throttled: bool = False, retry_after: float | None = None) -> None:
+        """Give the slot back (once; later calls do nothing)."""
+        if self.released:
+            return
+        self.released = True
+        pace_store().update(self.account_id, lambda s: release(s, self.token, time.time(), throttled=throttled,
+                                                               retry_after=retry_after))
+
+
+def send_permit(account_id: int, limits: Limits, *, max_wait: float = 1.0) -> SendPermit | float:
+    """A permit to send, after waiting here at most ``max_wait`` s; else the seconds after which to ask again."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        left = max(deadline - time.monotonic(), 0.0)
+        grant = pace_store().update(account_id, functools.partial(_acquire_now, limits=limits, max_wait=left))
+        if grant.token is not None:
+            if grant.wait > 0:
+                time.sleep(grant.wait)
+            return SendPermit(account_id, grant.token)
+        if grant.wait >= left:
+            return grant.wait
+        time.sleep(grant.wait)
+
+
+@dataclass(frozen=True)
+class PaceView:
+    """What the account page shows."""
+
+    sending: int
+    cap: int
+    rate: float | None
+    configured_rate: float | None
+    paused_until: float | None
+    throttled: int
+
+
+def account_pace(account_id: int, limits: Limits) -> PaceView:
+    state = pace_store().read(account_id)
+    now = time.time()
+    return PaceView(
+        sending=sum(1 for expiry in state.slots.values() if expiry > now), cap=limits.cap,
+        rate=state.rate(limits), configured_rate=limits.rate,
+        paused_until=state.paused_until if state.paused_until > now else None, throttled=state.throttled,
+    )
+
+
+def account_pace_of(account: Any) -> PaceView:
+    """``account_pace`` for a ``MarketplaceAccount`` with its own cap and rate."""
+    return account_pace(account.pk, account_limits(cap=account.max_concurrent_sends,
+                                                   rate=account.rate_limit_per_second))

@@ -1,0 +1,104 @@
+"""The per-account pace of sends: concurrency cap, rate, 429 pause and ramp, shared by every worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from cancellations import pacing
+from cancellations.pacing import Limits, PaceState, acquire, release
+
+
+def test_the_cap_bounds_sends_in_flight_and_a_finished_send_frees_its_slot():
+    state, limits = PaceState(), Limits(cap=2)
+    first, second = acquire(state, limits, 100.0, max_wait=1), acquire(state, limits, 100.0, max_wait=1)
+    assert first.token and second.token and first.wait == second.wait == 0
+    assert acquire(state, limits, 100.0, max_wait=1).token is None  # full
+    release(state, first.token, 100.1)
+    assert acquire(state, limits, 100.1, max_wait=1).token
+
+
+def test_a_slot_of_a_worker_that_died_is_freed_after_its_lease():
+    state, limits = PaceState(), Limits(cap=1)
+    assert acquire(state, limits, 100.0, max_wait=1).token
+    assert acquire(state, limits, 100.0 + pacing.LEASE_SECONDS - 1, max_wait=1).token is None
+    assert acquire(state, limits, 100.0 + pacing.LEASE_SECONDS + 1, max_wait=1).token
+
+
+def test_a_rate_spaces_sends_evenly_and_says_when_to_come_back():
+    state, limits = PaceState(), Limits(cap=16, rate=4)
+    waits = [acquire(state, limits, 100.0, max_wait=1).wait for _ in range(5)]
+    assert waits == [0, 0.25, 0.5, 0.75, 1.0]
+    later = acquire(state, limits, 100.0, max_wait=1)
+    assert later.token is None and later.wait == pytest.approx(0.75)  # booked beyond max_wait: come back
+
+
+def test_a_429_pauses_the_whole_account_then_the_pace_ramps_back_up():
+    state, limits = PaceState(), Limits(cap=16)
+    grants = [acquire(state, limits, 100.0 + n * 0.1, max_wait=1) for n in range(10)]  # ~10 sends/s
+    release(state, grants[-1].token, 101.0, throttled=True, retry_after=3)
+    refused = acquire(state, limits, 102.0, max_wait=1)
+    assert refused.token is None and refused.wait == pytest.approx(2.0)  # paused until 104
+    assert state.adaptive_rate == pytest.approx(10 / 2 * pacing.THROTTLE_BACKOFF)  # 10 starts in the last 2 s
+    slow = state.adaptive_rate
+    resumed = acquire(state, limits, 104.0, max_wait=1)
+    assert resumed.token and resumed.wait == 0
+    release(state, resumed.token, 104.1)
+    assert state.adaptive_rate == pytest.approx(slow * (1 + pacing.RAMP_PER_SEND))
+    state.adaptive_rate = pacing.RAMP_CEILING
+    release(state, "", 105.0)
+    assert state.adaptive_rate is None and state.throttled == 1  # ramped all the way: no limit left
+
+
+def test_a_configured_rate_is_never_exceeded_by_the_ramp():
+    state = PaceState(adaptive_rate=50.0)
+    assert state.rate(Limits(cap=16, rate=10)) == 10
+    assert state.rate(Limits(cap=16, rate=None)) == 50
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request, monkeypatch):
+    if request.param == "local":
+        yield pacing.LocalStore()
+        return
+    import os
+
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail("required service missing: Redis")
+        pytest.skip("needs Redis; set CELERY_BROKER_URL=redis://...")
+    redis_store = pacing.RedisStore(url)
+    monkeypatch.setattr(redis_store, "_key", lambda account_id: f"test-pace-{os.getpid()}:{account_id}")
+    redis_store.clear()
+    yield redis_store
+    redis_store.clear()
+
+
+def test_workers_sharing_a_store_never_exceed_the_cap_together(store, monkeypatch):
+    """Eight workers (threads, each with its own connection for Redis) race for three slots."""
+    import threading
+
+    monkeypatch.setattr(pacing, "_store", store)
+    limits, granted, lock = Limits(cap=3), [], threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker():
+        start.wait()
+        permit = pacing.send_permit(7, limits, max_wait=0)
+        if isinstance(permit, pacing.SendPermit):
+            with lock:
+                granted.append(permit)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 3
+    view = pacing.account_pace(7, limits)
+    assert view.sending == 3 and view.cap == 3 and view.paused_until is None
+    granted[0].release(throttled=True, retry_after=30)
+    granted[0].release()  # a second release changes nothing
+    view = pacing.account_pace(7, limits)
+    assert view.sending == 2 and view.paused_until is not None and view.throttled == 1
+    assert pacing.send_permit(7, limits, max_wait=0) == pytest.approx(30, abs=1)
