@@ -105,6 +105,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
+FORMAT_MODULE_PATH = ["backoffice.formats"]  # one date format: 2026-11-29 21:28:43
 USE_TZ = True
 
 STATIC_URL = "static/"
