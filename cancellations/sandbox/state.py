@@ -10,6 +10,9 @@ from .models import SandboxCancel, SandboxFault, SandboxRequest, SandboxSeller
 
 def fault_take(*, marketplace: str, operation: str, seller: SandboxSeller | None) -> SandboxFault | None:
     """Consume one use of the first fault matching this request, if any."""
+    pending = SandboxFault.objects.filter(marketplace=marketplace, operation=operation, remaining__gt=0)
+    if not pending.exists():  # the usual case: a plain read, no write lock taken
+        return None
     with transaction.atomic():
         qs = SandboxFault.objects.select_for_update().filter(
             marketplace=marketplace, operation=operation, remaining__gt=0
