@@ -105,6 +105,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
+FORMAT_MODULE_PATH = ["backoffice.formats"]  # one date format: 2026-11-29 21:28:43
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -244,6 +245,13 @@ ALERT_DIGEST_SECONDS = env.int("ALERT_DIGEST_SECONDS", default=300)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Hosts marketplace calls may go to (fnmatch patterns; "*" allows any public host). Default: the hosts the
+# marketplaces document (cancellations/netguard.py KNOWN_MARKETPLACE_HOSTS). Add your Mirakl operator's own domain.
+MARKETPLACE_ALLOWED_HOSTS = env.list("MARKETPLACE_ALLOWED_HOSTS", default=[
+    "marketplace.walmartapis.com", "sandbox.walmartapis.com", "*.mirakl.net", "marketplace.bestbuy.ca",
+    "marketplace.catch.com.au",
+])
 
 # The built-in marketplace emulator. On by default only in DEBUG; never mounted otherwise unless asked.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)

@@ -64,7 +64,10 @@ class MarketplaceAccount(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_marketplace_display()})"
+        """The name, with the marketplace unless the name already says it ("Best Buy CA (Mirakl)")."""
+        label = self.get_marketplace_display()
+        said = any(word.lower() in self.name.lower() for word in (label, label.split()[0]) if word)
+        return self.name if said else f"{self.name} ({label})"
 
     def save(self, *args, **kwargs) -> None:
         # New credentials are bound to where the account points now; unchanged ones keep their binding, so
@@ -317,7 +320,8 @@ class Cancellation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Cancel {self.quantity} x {self.line_id} ({self.status})"
+        """In the marketplace's ids: "Cancel 2 of line 1 on 5801000000022" (no database ids)."""
+        return f"Cancel {self.quantity} of line {self.line.external_id} on {self.line.order.external_id}"
 
 
 class CancellationEvent(models.Model):

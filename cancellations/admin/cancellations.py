@@ -5,116 +5,151 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.http import HttpRequest
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from ..dashboard import needs_attention_q
-from ..models import Cancellation, CancellationEvent, InventoryAdjustment, MarketplaceCall
+from ..marketplaces.registry import spec_for
+from ..models import Cancellation, CancellationEvent, InventoryAdjustment, MarketplaceCall, MarketplaceReason
 from ..services import CancellationStateError, cancellation_retry, cancellation_verify_request
-from .display import pre, status_badge
+from .display import admin_link, body, changelist_link, http_badge, pre, shorten, status_badge
 from .integrations import InventoryExportAdminMixin
 from .orders import ReadOnlyMixin, RequestCancellationPermissionMixin
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
+    """The same parameter and values as the API's ``needs_attention`` filter."""
+
     title = "needs attention"
-    parameter_name = "attention"
+    parameter_name = "needs_attention"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Needs attention"), ("no", "Fine")]
+        return [("true", "Needs attention"), ("false", "Fine")]
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
+        if self.value() == "true":
             return queryset.filter(needs_attention_q())
-        if self.value() == "no":
+        if self.value() == "false":
             return queryset.exclude(needs_attention_q())
         return queryset
 
 
-class CancellationEventInline(ReadOnlyMixin, admin.TabularInline):
-    model = CancellationEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "source", "message"]
-    readonly_fields = fields
-    extra = 0
+def _events_table(events) -> str:
+    rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+        (date_format(localtime(e.created_at), "Y-m-d H:i:s"),
+         format_html("{} → {}", e.from_status or "—", status_badge(e.to_status, e.get_to_status_display())),
+         e.actor or "—", e.get_source_display(), e.message or "") for e in events))
+    return format_html('<table class="timeline"><thead><tr><th>When</th><th>Change</th><th>Who</th><th>From</th>'
+                       "<th>Why</th></tr></thead><tbody>{}</tbody></table>", rows) if rows else "—"
 
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("actor")
+
+def _calls_table(calls) -> str:
+    rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+        (admin_link(c, f"#{c.pk}"), date_format(localtime(c.created_at), "Y-m-d H:i:s"), c.operation, c.method,
+         http_badge(c.status_code, c.get_state_display()),
+         f"{c.duration_ms} ms" if c.duration_ms is not None else "—", shorten(c.error, 80) or "")
+        for c in calls))
+    return format_html('<table class="timeline"><thead><tr><th>Call</th><th>When</th><th>What</th><th>Answer</th>'
+                       "<th>Took</th><th>Error</th></tr></thead><tbody>{}</tbody></table>", rows) if rows else "—"
 
 
-class MarketplaceCallInline(ReadOnlyMixin, admin.TabularInline):
-    model = MarketplaceCall.cancellations.through
-    verbose_name = "marketplace call"
-    verbose_name_plural = "marketplace calls"
-    fields = ["call", "operation", "state", "status_code", "correlation_id", "created_at"]
-    readonly_fields = fields
-    extra = 0
-
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("marketplacecall").order_by("marketplacecall_id")
-
-    @admin.display(description="Call")
-    def call(self, obj) -> str:
-        return f"#{obj.marketplacecall_id} {obj.marketplacecall.method} {obj.marketplacecall.url}"
-
-    @admin.display(description="Operation")
-    def operation(self, obj) -> str:
-        return obj.marketplacecall.operation
-
-    @admin.display(description="State")
-    def state(self, obj) -> str:
-        return obj.marketplacecall.get_state_display()
-
-    @admin.display(description="HTTP status")
-    def status_code(self, obj):
-        return obj.marketplacecall.status_code
-
-    @admin.display(description="Correlation id")
-    def correlation_id(self, obj) -> str:
-        return obj.marketplacecall.correlation_id
-
-    @admin.display(description="Created")
-    def created_at(self, obj):
-        return obj.marketplacecall.created_at
+def reason_text(c: Cancellation) -> str:
+    """The marketplace's code with its label ("21 — Customer asked to cancel"), and the normalised reason."""
+    label = MarketplaceReason.objects.filter(account_id=c.account_id, code=c.reason_code).values_list(
+        "label", flat=True).first() or next(
+        (r.label for r in spec_for(c.account.marketplace).fixed_reasons if r.code == c.reason_code), "")
+    text = f"{c.reason_code} — {label}" if label else c.reason_code
+    return f"{text} (normalised: {c.get_reason_display()})" if c.reason else text
 
 
 @admin.register(Cancellation)
 class CancellationAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "status_badge", "account", "order_external_id", "line_external_id", "quantity",
-                    "reason_code", "amount", "attempts", "error_code", "created_at"]
-    list_display_links = ["id", "status_badge"]
+    list_display = ["status_badge", "order_link", "line_link", "quantity", "reason_short", "error_short",
+                    "account_name", "updated"]
+    list_display_links = ["status_badge"]
     list_filter = ["status", NeedsAttentionFilter, "account__marketplace", "account", "source", "reason"]
     list_select_related = ["account", "line__order"]
-    search_fields = ["line__order__external_id", "line__external_id", "line__sku", "marketplace_reference"]
+    search_fields = ["line__order__external_id", "line__external_id", "line__sku", "marketplace_reference",
+                     "error_code", "error_message"]
     date_hierarchy = "created_at"
-    inlines = [MarketplaceCallInline, CancellationEventInline]
-    fieldsets = [
-        (None, {"fields": ["status_badge", "account", "line", "quantity", "reason", "reason_code", "note",
-                           "restock"]}),
-        ("Amounts sent (Mirakl)", {"fields": ["amount", "shipping_amount", "taxes_pretty",
-                                              "shipping_taxes_pretty", "currency"]}),
-        ("Marketplace", {"fields": ["marketplace_reference", "error_code", "error_message", "attempts",
-                                    "next_attempt_at", "baseline_cancelled_quantity"]}),
-        ("Request", {"fields": ["request_id", "requested_by", "source", "created_at", "updated_at",
-                                "confirmed_at"]}),
-    ]
     actions = ["retry", "verify_now"]
+    # Links from other pages (an order's, a call's cancellations) filter on these.
+    extra_lookups = ("calls__id__exact", "line__order__id__exact", "line__id__exact", "request_id")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Cancellation | None = None):
+        fieldsets = [
+            (None, {"fields": ["status_badge", "order_link", "line_link", "account_link", "quantity",
+                               "reason_full", "note", "restock"]}),
+            ("Marketplace answer", {"fields": ["marketplace_reference", "error_code", "error_message", "attempts",
+                                               "next_attempt_at", "baseline_cancelled_quantity"]}),
+            ("Timeline", {"fields": ["history", "calls_made"]}),
+            ("Request", {"fields": ["request_id", "requested_by", "source", "created_at", "updated_at",
+                                    "confirmed_at"]}),
+        ]
+        if obj is not None and spec_for(obj.account.marketplace).cancel_carries_amounts:
+            fieldsets.insert(1, ("Amounts sent", {"fields": ["amount", "shipping_amount", "taxes_pretty",
+                                                             "shipping_taxes_pretty", "currency"]}))
+        return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [name for _, options in self.fieldsets for name in options["fields"]]
+        return [name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("account", "line__order", "requested_by")
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return lookup in self.extra_lookups or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Cancellation) -> str:
         return status_badge(obj.status, obj.get_status_display())
 
     @admin.display(description="Order", ordering="line__order__external_id")
-    def order_external_id(self, obj: Cancellation) -> str:
-        return obj.line.order.external_id
+    def order_link(self, obj: Cancellation) -> str:
+        return admin_link(obj.line.order, obj.line.order.external_id)
 
     @admin.display(description="Line", ordering="line__external_id")
-    def line_external_id(self, obj: Cancellation) -> str:
-        return f"{obj.line.external_id} ({obj.line.sku})"
+    def line_link(self, obj: Cancellation) -> str:
+        return format_html('<span title="SKU {}">{}</span>', obj.line.sku, admin_link(obj.line, obj.line.external_id))
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj: Cancellation) -> str:
+        return format_html('<span style="white-space:nowrap">{}</span>',
+                           date_format(localtime(obj.updated_at), "Y-m-d H:i"))
+
+    @admin.display(description="Account", ordering="account__name")
+    def account_name(self, obj: Cancellation) -> str:
+        return obj.account.name
+
+    @admin.display(description="Account")
+    def account_link(self, obj: Cancellation) -> str:
+        return admin_link(obj.account)
+
+    @admin.display(description="Reason", ordering="reason_code")
+    def reason_short(self, obj: Cancellation) -> str:
+        return obj.get_reason_display() if obj.reason else obj.reason_code
+
+    @admin.display(description="Reason")
+    def reason_full(self, obj: Cancellation) -> str:
+        return reason_text(obj)
+
+    @admin.display(description="Marketplace error", ordering="error_code")
+    def error_short(self, obj: Cancellation) -> str:
+        if not (obj.error_code or obj.error_message):
+            return ""
+        return format_html('<span title="{} [{}]">{}</span>', obj.error_message, obj.error_code,
+                           shorten(obj.error_message or obj.error_code, 70))
+
+    @admin.display(description="History (to the second)")
+    def history(self, obj: Cancellation) -> str:
+        return _events_table(obj.events.select_related("actor").order_by("created_at", "id"))
+
+    @admin.display(description="Marketplace calls")
+    def calls_made(self, obj: Cancellation) -> str:
+        return _calls_table(obj.calls.order_by("created_at", "id"))
 
     @admin.display(description="Taxes")
     def taxes_pretty(self, obj: Cancellation) -> str:
@@ -151,38 +186,87 @@ class CancellationAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin
 
 @admin.register(CancellationEvent)
 class CancellationEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["created_at", "cancellation_id", "from_status", "to_status", "actor", "source", "message"]
+    list_display = ["created_at", "cancellation_link", "from_status", "to_status", "actor", "source", "message"]
     list_filter = ["to_status", "source"]
-    list_select_related = ["actor"]
+    list_select_related = ["actor", "cancellation__line__order"]
     search_fields = ["cancellation__line__order__external_id", "message"]
     date_hierarchy = "created_at"
 
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("actor", "cancellation")
+    @admin.display(description="Cancellation")
+    def cancellation_link(self, obj: CancellationEvent) -> str:
+        return admin_link(obj.cancellation)
+
+
+class AnswerFilter(admin.SimpleListFilter):
+    """Calls by what the marketplace answered, not by our bookkeeping state."""
+
+    title = "answer"
+    parameter_name = "answer"
+    CLASSES = {"2xx": ("Success (2xx)", Q(status_code__gte=200, status_code__lt=300)),
+               "429": ("Rate limited (429)", Q(status_code=429)),
+               "4xx": ("Refused (4xx)", Q(status_code__gte=400, status_code__lt=500) & ~Q(status_code=429)),
+               "5xx": ("Server error (5xx)", Q(status_code__gte=500)),
+               "none": ("No answer (timeout, network, not sent yet)", Q(status_code__isnull=True))}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.CLASSES.items()]
+
+    def queryset(self, request, queryset):
+        match = self.CLASSES.get(self.value() or "")
+        return queryset.filter(match[1]) if match else queryset
 
 
 @admin.register(MarketplaceCall)
 class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every exchange with a marketplace. Secrets were masked when the exchange was recorded."""
 
-    list_display = ["id", "created_at", "account", "operation", "state", "method", "status_code", "duration_ms",
-                    "correlation_id"]
-    list_filter = ["operation", "state", "account__marketplace", "account"]
+    list_display = ["id", "created_at", "account_name", "operation", "method", "answer", "duration",
+                    "cancellations_link", "error_short"]
+    list_filter = ["operation", AnswerFilter, "account__marketplace", "account"]
     list_select_related = ["account"]
     search_fields = ["correlation_id", "batch_key", "url"]
     date_hierarchy = "created_at"
     fieldsets = [
-        (None, {"fields": ["account", "operation", "state", "batch_key", "correlation_id", "created_at",
-                           "claimed_at", "completed_at", "duration_ms", "error"]}),
-        ("Request", {"fields": ["method", "url", "request_headers_pretty", "request_body_pretty"]}),
-        ("Response", {"fields": ["status_code", "response_headers_pretty", "response_body_pretty"]}),
+        (None, {"fields": ["account_link", "operation", "answer", "cancellations_link", "batch_key",
+                           "correlation_id", "created_at", "claimed_at", "completed_at", "duration", "error"]}),
+        ("Request, exactly as sent (secrets masked)", {"fields": ["method", "url", "request_headers_pretty",
+                                                                  "request_body_pretty"]}),
+        ("Response, exactly as received", {"fields": ["status_code", "response_headers_pretty",
+                                                      "response_body_pretty"]}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return [name for _, options in self.fieldsets for name in options["fields"]]
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("account")
+        return super().get_queryset(request).select_related("account").annotate(cancellation_total=Count(
+            "cancellations"))
+
+    @admin.display(description="Account", ordering="account__name")
+    def account_name(self, obj: MarketplaceCall) -> str:
+        return obj.account.name
+
+    @admin.display(description="Account")
+    def account_link(self, obj: MarketplaceCall) -> str:
+        return admin_link(obj.account)
+
+    @admin.display(description="Answer", ordering="status_code")
+    def answer(self, obj: MarketplaceCall) -> str:
+        return http_badge(obj.status_code, obj.get_state_display() if obj.state != "done" else "No answer")
+
+    @admin.display(description="Took", ordering="duration_ms")
+    def duration(self, obj: MarketplaceCall) -> str:
+        return f"{obj.duration_ms} ms" if obj.duration_ms is not None else "—"
+
+    @admin.display(description="Cancellations", ordering="cancellation_total")
+    def cancellations_link(self, obj: MarketplaceCall) -> str:
+        n = obj.cancellation_total
+        return changelist_link(Cancellation, f"{n} cancellation{'s' if n != 1 else ''}", calls__id__exact=obj.pk) \
+            if n else "—"
+
+    @admin.display(description="Error")
+    def error_short(self, obj: MarketplaceCall) -> str:
+        return shorten(obj.error, 60)
 
     @admin.display(description="Request headers")
     def request_headers_pretty(self, obj: MarketplaceCall) -> str:
@@ -190,7 +274,7 @@ class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Request body")
     def request_body_pretty(self, obj: MarketplaceCall) -> str:
-        return pre(obj.request_body)
+        return body(obj.request_body)
 
     @admin.display(description="Response headers")
     def response_headers_pretty(self, obj: MarketplaceCall) -> str:
@@ -198,7 +282,7 @@ class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Response body")
     def response_body_pretty(self, obj: MarketplaceCall) -> str:
-        return pre(obj.response_body)
+        return body(obj.response_body)
 
 
 class PendingExportFilter(admin.SimpleListFilter):

@@ -71,6 +71,6 @@ def test_needs_attention_filter(admin_client):
     failed = cancellation_create(line, status=CancellationStatus.FAILED)
     cancellation_create(line, status=CancellationStatus.PENDING)
     url = reverse("admin:cancellations_cancellation_changelist")
-    response = admin_client.get(url, {"attention": "yes"})
+    response = admin_client.get(url, {"needs_attention": "true"})
     assert [c.pk for c in response.context["cl"].result_list] == [failed.pk]
-    assert admin_client.get(url, {"attention": "no"}).context["cl"].result_count == 1
+    assert admin_client.get(url, {"needs_attention": "false"}).context["cl"].result_count == 1

@@ -109,11 +109,11 @@ def test_admin_index_shows_the_dashboard_with_links_to_filtered_changelists(admi
     body = response.content.decode()
     changelist = reverse("admin:cancellations_cancellation_changelist")
     assert f'{changelist}?account__id__exact={account.pk}&amp;status__exact=failed' in body
-    assert f'{changelist}?account__id__exact={account.pk}&amp;attention=yes' in body
+    assert f'{changelist}?account__id__exact={account.pk}&amp;needs_attention=true' in body
     assert "Needs attention: 1" in body
     assert '<div class="app-cancellations module' in body  # the app list is still there
 
-    filtered = admin_client.get(f"{changelist}?account__id__exact={account.pk}&attention=yes")
+    filtered = admin_client.get(f"{changelist}?account__id__exact={account.pk}&needs_attention=true")
     assert filtered.context["cl"].result_count == 1
 
 

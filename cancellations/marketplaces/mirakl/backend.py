@@ -325,8 +325,13 @@ class MiraklBackend(MarketplaceBackend):
             data = None
         message = str(data.get("message") or "") if isinstance(data, Mapping) else ""
         message = message or response.text[:500]
+        # Mirakl documents only ``message``; a ``code`` (or ``error_code``) some instances add is kept as given.
+        given = next((data.get(k) for k in ("code", "error_code") if isinstance(data, Mapping)
+                      and isinstance(data.get(k), str | int) and not isinstance(data.get(k), bool)
+                      and str(data.get(k)).strip()), None)
         status = data.get("status") if isinstance(data, Mapping) else None
-        code = f"http_{status if isinstance(status, int) else response.status_code}"
+        code = str(given).strip()[:100] if given is not None else (
+            f"http_{status if isinstance(status, int) else response.status_code}")
         line_errors = {
             line_id: (code, reason.strip())
             for line_id, reason in LINE_ERROR.findall(message)

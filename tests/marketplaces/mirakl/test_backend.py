@@ -358,3 +358,14 @@ def test_recorded_exchanges_never_contain_the_api_key():
         assert exchange.request_headers["Authorization"] == "***"
     assert exchanges[0].status_code == 400
     assert '"order_line_id": "BBY-1-A-1"' in exchanges[0].request_body
+
+
+@responses.activate
+def test_an_error_code_the_marketplace_gives_is_kept_as_given():
+    responses.put(f"{BASE}/api/orders/cancel", status=400, json={
+        "message": "Order line 'BBY-1-A-2': Order line has an open incident", "status": 400,
+        "code": "ORDER_LINE_INCIDENT_OPEN"})
+    with pytest.raises(PermanentError) as info:
+        backend().cancel_lines([line(1, "BBY-1-A-1"), line(2, "BBY-1-A-2")])
+    assert info.value.code == "ORDER_LINE_INCIDENT_OPEN"
+    assert info.value.line_errors == {"BBY-1-A-2": ("ORDER_LINE_INCIDENT_OPEN", "Order line has an open incident")}
