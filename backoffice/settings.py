@@ -246,6 +246,13 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else 
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Hosts marketplace calls may go to (fnmatch patterns; "*" allows any public host). Default: the hosts the
+# marketplaces document (cancellations/netguard.py KNOWN_MARKETPLACE_HOSTS). Add your Mirakl operator's own domain.
+MARKETPLACE_ALLOWED_HOSTS = env.list("MARKETPLACE_ALLOWED_HOSTS", default=[
+    "marketplace.walmartapis.com", "sandbox.walmartapis.com", "*.mirakl.net", "marketplace.bestbuy.ca",
+    "marketplace.catch.com.au",
+])
+
 # The built-in marketplace emulator. On by default only in DEBUG; never mounted otherwise unless asked.
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=DEBUG)
 # Sandbox knobs (cancellations/sandbox/endpoint.py; a sandbox seller's options override them): hold every answer

@@ -20,3 +20,6 @@ from backoffice.settings import *  # noqa: E402,F403
 # Background work runs in the test's own thread, so a test sees the outcome when its request returns (the
 # pool's own tests turn it on: tests/services/test_embedded_pool.py).
 EMBEDDED_POOL_THREADS = 0
+
+# Tests use the documentation domains (RFC 2606) as marketplace hosts besides the real ones.
+MARKETPLACE_ALLOWED_HOSTS = [*MARKETPLACE_ALLOWED_HOSTS, "*.example.com", "*.example.net"]  # noqa: F405

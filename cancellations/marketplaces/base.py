@@ -7,7 +7,6 @@ callback, which the service layer turns into ``MarketplaceCall`` rows.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from ..masking import mask_headers, mask_text
+from ..netguard import BaseUrlError, base_url_validate, is_destination_refused
 from .http_sessions import session_for
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -234,26 +233,12 @@ class ConfigurationError(AccountError):
 
 
 ExchangeCallback = Callable[[Exchange], None]
-LOOPBACK_HOSTS = frozenset({"localhost"})
-
-
-def is_loopback_host(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def validate_base_url(base_url: str) -> str:
-    """Only https, except loopback hosts (the sandbox and tests). Returns the URL without a trailing slash."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "https" and parts.hostname:
-        return base_url.rstrip("/")
-    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
-        return base_url.rstrip("/")
-    raise ConfigurationError(f"base_url must be an https URL (http only for loopback hosts), got {base_url!r}")
+    """The account's base URL if marketplace calls may use it (see ``netguard.base_url_validate``)."""
+    try:
+        return base_url_validate(base_url)
+    except BaseUrlError as exc:
+        raise ConfigurationError(str(exc), code="base_url_refused") from None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -366,6 +351,11 @@ class MarketplaceBackend:
             ) from exc
         except requests.ConnectionError as exc:
             error = f"connection error: {exc}"
+            if is_destination_refused(exc):
+                raise ConfigurationError(
+                    "The marketplace host resolved to an address calls may not go to (loopback, private, "
+                    "link-local, multicast or reserved).", code="destination_refused",
+                ) from exc
             # A refused connection never reached the marketplace; a dropped one may have.
             refused = "refused" in str(exc).lower() or "Failed to resolve" in str(exc)
             raise TransientError(

@@ -14,6 +14,8 @@ from http.cookiejar import DefaultCookiePolicy
 
 import requests
 
+from ..netguard import mount_guard
+
 USER_AGENT = "marketplace-backoffice/0.1"
 #: Accounts' sessions one thread keeps; the least recently used is closed beyond that.
 SESSIONS_PER_THREAD = 64
@@ -23,7 +25,7 @@ _local = threading.local()
 
 def session_new() -> requests.Session:
     """A session as every marketplace call uses it (the one place it is made)."""
-    session = requests.Session()
+    session = mount_guard(requests.Session())  # connections to internal addresses are refused (netguard)
     session.headers["User-Agent"] = USER_AGENT
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return session

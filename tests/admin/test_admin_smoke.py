@@ -145,7 +145,7 @@ def test_sandbox_admin_is_not_registered_when_the_sandbox_is_off():
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"base_url": "http://marketplace.example.com"}, "base_url must be an https URL"),
+    ({"base_url": "http://marketplace.example.com"}, "base_url must use https"),
     ({"options": '{"auth": "signature"}', "clear_credentials": "on", "credential_consumer_id": "c1",
       "credential_private_key": "not-a-key", "credential_channel_type": "ch"}, "private key"),
     ({"options": '{"auth": "signature"}', "clear_credentials": "on", "credential_consumer_id": "c1"},
