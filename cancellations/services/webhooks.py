@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from ..models import DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..models import AlertNotice, DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ..webhook_signature import HEADER as SIGNATURE_HEADER
 from ..webhook_signature import signature_header
 from .locking import skip_locked
@@ -54,7 +54,10 @@ def _private_host(host: str) -> bool:
 def webhook_url_problem(url: str) -> str | None:
     """Why ``url`` may not receive webhooks, or None. The marketplace URL rules: https, and no private or
     loopback host outside DEBUG or the sandbox (where plain http to such a host is allowed too)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "Not a valid URL."
     if not parts.hostname or parts.scheme not in ("http", "https"):
         return "Must be an https URL."
     if parts.username or parts.password:
@@ -132,7 +135,8 @@ def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                SIGNATURE_HEADER: signature_header(endpoint.signing_secret, body)}
     try:
-        response = requests.post(endpoint.url, data=body, headers=headers, allow_redirects=False,
+        # stream=True: only the status matters; a receiver's body, however large, is never read.
+        response = requests.post(endpoint.url, data=body, headers=headers, allow_redirects=False, stream=True,
                                  timeout=settings.WEBHOOK_HTTP_TIMEOUT)
     except requests.RequestException as exc:
         return None, f"{type(exc).__name__}: {str(exc)[:500]}"
@@ -203,7 +207,8 @@ def deliveries_redeliver(deliveries: Sequence[WebhookDelivery]) -> int:
 
 
 def events_prune(*, now: datetime | None = None) -> int:
-    """Drop events (and their deliveries) older than ``EVENT_RETENTION_DAYS``."""
+    """Drop events (with their deliveries) and mailed alert notices older than ``EVENT_RETENTION_DAYS``."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.EVENT_RETENTION_DAYS)
-    deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
+    AlertNotice.objects.filter(sent_at__lt=cutoff).delete()
+    deleted = Event.objects.filter(created_at__lt=cutoff).delete()[1].get(Event._meta.label, 0)
     return deleted

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.api.conftest import api, user_with  # noqa: F401
+from tests.integration.conftest import mirakl_live  # noqa: F401
 from tests.services.conftest import fake, mirakl_account, mirakl_order, walmart_account  # noqa: F401
 
 

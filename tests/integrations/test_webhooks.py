@@ -168,6 +168,7 @@ def test_the_command_delivers(fake, mirakl_order, receiver, django_capture_on_co
     ("ftp://hooks.example.com/", False, "https"),
     ("http://127.0.0.1:9000/x", True, None),
     ("http://hooks.example.com/x", True, "https"),
+    ("https://[::1/x", False, "valid URL"),
 ])
 def test_webhook_urls_follow_the_marketplace_url_rules(settings, url, debug, problem):
     settings.DEBUG = settings.SANDBOX_ENABLED = debug
@@ -207,3 +208,31 @@ def test_the_readme_verification_snippet_verifies_our_signature():
     assert namespace["verify"]("whsec_abc", body, signature_header("whsec_abc", body))
     assert not namespace["verify"]("whsec_abc", body + b"x", signature_header("whsec_abc", body))
     assert not namespace["verify"]("whsec_abc", body, signature_header("whsec_abc", body, timestamp=1000))
+
+
+def test_with_a_broker_each_delivery_is_a_task_on_the_webhooks_queue_after_commit(monkeypatch,
+                                                                                  django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from backoffice.celery import app as celery_app
+    from cancellations.services.events import events_record
+    from cancellations.tasks import webhook_delivery_task
+
+    sent = []
+    monkeypatch.setattr(webhook_delivery_task, "apply_async", lambda args, **kw: sent.append(args))
+    celery_app.conf.task_always_eager = False  # (the autouse _eager_celery fixture puts it back)
+    webhook_endpoint_create(url="https://erp.example.com/", events=["account.error"])
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events_record("account.error", [{"id": 1}])
+        assert sent == []  # nothing leaves before the change commits
+    assert sent == [(WebhookDelivery.objects.get().pk,)]
+    route = celery_app.amqp.router.route({}, webhook_delivery_task.name, args=(1,), kwargs={})
+    assert route["queue"].name == "webhooks"
+
+
+def test_a_redirect_is_not_followed(fake, mirakl_order, receiver, django_capture_on_commit_callbacks):
+    receiver.script = [302]
+    webhook_endpoint_create(url=receiver.url, events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    assert webhooks_deliver_due() == {"retry": 1} and len(receiver.received) == 1
+    assert WebhookAttempt.objects.get().error == "HTTP 302"
