@@ -393,6 +393,8 @@ class MarketplaceCall(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "claimed_at"], name="call_state_idx")]
+        # Bodies and headers hold customer names, addresses and phone numbers: shown only with this permission.
+        permissions = [("view_call_bodies", "Can see marketplace call bodies (customer data)")]
 
     def __str__(self) -> str:
         return f"{self.operation} {self.method} {self.status_code or ''}".strip()

@@ -244,6 +244,9 @@ class AnswerFilter(admin.SimpleListFilter):
         return queryset.filter(match[1]) if match else queryset
 
 
+VIEW_CALL_BODIES = "cancellations.view_call_bodies"
+
+
 @admin.register(MarketplaceCall)
 class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every exchange with a marketplace. Secrets were masked when the exchange was recorded."""
@@ -263,8 +266,17 @@ class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
                                                       "response_body_pretty"]}),
     ]
 
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if request.user.has_perm(VIEW_CALL_BODIES):
+            return self.fieldsets
+        return [self.fieldsets[0], ("Request and response", {
+            "fields": ["method", "url", "status_code"],
+            "description": "Headers and bodies hold customer data: they are shown only to users with the "
+                           "permission “Can see marketplace call bodies”.",
+        })]
+
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [name for _, options in self.fieldsets for name in options["fields"]]
+        return [name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("account").annotate(cancellation_total=Count(
