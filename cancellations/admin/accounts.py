@@ -10,7 +10,10 @@ from django.contrib import admin
 from django.db.models import Count
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
 
@@ -25,6 +28,7 @@ from ..services.account_changes import (
     account_destination,
     credentials_rebind_required,
 )
+from ..services.enqueue import connection_test_enqueue_on_commit
 
 # Credential keys each marketplace uses (Walmart: signature auth or OAuth client credentials).
 CREDENTIAL_FIELDS: dict[str, tuple[str, str]] = {  # key: (label, marketplace)
@@ -134,12 +138,12 @@ class MarketplaceAccountForm(forms.ModelForm):
 class MarketplaceAccountAdmin(admin.ModelAdmin):
     form = MarketplaceAccountForm
     list_display = ["name", "marketplace", "enabled", "credentials_status", "order_count", "last_synced_at",
-                    "last_error_short"]
+                    "connection", "last_error_short"]
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
-    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "created_at",
-                       "updated_at"]
-    actions = ["sync_orders_now"]
+    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "connection",
+                       "created_at", "updated_at"]
+    actions = ["sync_orders_now", "test_connection"]
 
     def get_fieldsets(self, request: HttpRequest, obj: MarketplaceAccount | None = None):
         secret_fields = [f"credential_{key}" for key in CREDENTIAL_FIELDS]
@@ -150,7 +154,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
                 "description": "Stored values are never displayed. Fill in only what you want to change.",
             }),
             ("Sending pace", {"fields": ["sending_pace", "max_concurrent_sends", "rate_limit_per_second"]}),
-            ("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}),
+            ("Status", {"fields": ["connection", "last_synced_at", "last_error", "created_at", "updated_at"]}),
         ]
 
     def get_queryset(self, request: HttpRequest):
@@ -190,6 +194,24 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def last_error_short(self, obj: MarketplaceAccount) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.display(description="Connection")
+    def connection(self, obj: MarketplaceAccount) -> str:
+        """The last "Test connection": what it found, or what failed and what to do next."""
+        if not obj.connection_checked_at:
+            return "Not tested yet (action “Test connection”)."
+        ok = not obj.connection_result.startswith("Failed")
+        return format_html('<span style="color:{}">{} {}</span> <small>({})</small>', "#198754" if ok else "#ba2121",
+                           "✔" if ok else "✘", obj.connection_result,
+                           date_format(localtime(obj.connection_checked_at), "Y-m-d H:i:s"))
+
+    @admin.action(description="Test connection (one read call)", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        accounts = list(queryset)
+        for account in accounts:
+            connection_test_enqueue_on_commit(account.pk)
+        self.message_user(request, f"Connection test started for {len(accounts)} account(s): each makes one read "
+                                   "call; the result shows in the Connection column in a few seconds.")
 
     @admin.action(description="Sync orders now", permissions=["change"])
     def sync_orders_now(self, request: HttpRequest, queryset) -> None:
