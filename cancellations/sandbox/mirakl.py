@@ -1,4 +1,5 @@
-"""Emulated Mirakl seller API: OR11 (list orders), OR30 (cancel order lines), RE01 (reasons).
+"""Emulated Mirakl seller API: OR11 (list orders), OR21 (accept or refuse lines), OR29 (cancel an order), OR30
+(cancel order lines), RE01 (reasons).
 
 Mounted at ``/sandbox/mirakl/``; an account's base URL is ``{host}/sandbox/mirakl``. Orders live in
 ``SandboxOrder.data`` in OR11's shape; amounts there are 2-dp strings (rates strings too), read back as
@@ -7,7 +8,10 @@ written from ``Decimal`` by ``json_dumps_exact``.
 
 Where Mirakl's behaviour is undocumented the sandbox picks the strict reading, so a client that works
 here does not lean on leniency: OR30 is all-or-nothing (every item is validated before any is applied),
-amounts may not exceed what remains of the line, and a key set up for a shop must name it (``shop_id``).
+amounts and fees may not exceed what remains of the line, ``taxes`` / ``shipping_taxes`` are required when the
+line has them ("required if the order has taxes"), only orders not yet debited can be cancelled (OR29/OR30), and
+lines waiting for acceptance are refused (OR21), not cancelled. Without ``shop_id`` the key's default shop (the
+first one set up for it) answers, as the docs say.
 Errors are ``{"message": ..., "status": ...}``; a message about one line reads
 ``Order line '<order_line_id>': <reason>`` (several are joined with ``; ``), which the backend parses.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -40,6 +45,11 @@ DEFAULT_RETRY_AFTER = 1
 OR11_DEFAULT_MAX = 10
 OR11_MAX = 100
 TAX_MODES = ("TAX_EXCLUDED", "TAX_INCLUDED")
+ORDER_STATES = frozenset({
+    "STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED", "TO_COLLECT",
+    "RECEIVED", "CLOSED", "REFUSED", "CANCELED", "INCIDENT_OPEN", "REFUNDED", "WAITING_REFUND",
+    "WAITING_REFUND_PAYMENT",
+})
 # Order (and line) states in which a shop can no longer cancel.
 NOT_CANCELLABLE_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED", "CANCELED", "REFUSED", "REFUNDED"})
 # Keys whose values are money (2 dp) or tax rates, wherever they appear in an order, line or cancelation.
@@ -157,10 +167,8 @@ def _authenticate(request: HttpRequest) -> SandboxSeller:
             if seller.shop_id == shop_id:
                 return seller
         raise Refusal(403, f"Forbidden: this API key has no access to shop {shop_id}")
-    for seller in sellers:
-        if not seller.shop_id:
-            return seller
-    raise Refusal(400, "Parameter shop_id is required: this API key is set up for a shop")
+    # "If not specified, the shop_id from your default shop will be used": the first shop set up for the key.
+    return sellers[0]
 
 
 # ------------------------------------------------------------------------------------------ OR11
@@ -179,20 +187,43 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
     return value
 
 
+def _date_param(request: HttpRequest, name: str) -> datetime | None:
+    raw = request.GET.get(name, "")
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Refusal(400, f"Parameter {name} must be an ISO 8601 date") from None
+    return timezone.make_aware(moment, timezone.get_fixed_timezone(0)) if timezone.is_naive(moment) else moment
+
+
+#: OR11 date filters: parameter -> (the field it bounds, lookup).
+DATE_FILTERS = {
+    "start_date": ("created_at", "gte"), "end_date": ("created_at", "lte"),
+    "start_update_date": ("updated_at", "gte"), "end_update_date": ("updated_at", "lte"),
+}
+
+
 def orders_list(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
-    """OR11: ``order_ids``, ``start_update_date``, ``max``, ``offset``; answers ``orders`` and ``total_count``.
+    """OR11: ``order_ids``, ``order_state_codes`` (comma-separated), ``start_date``/``end_date`` (created),
+    ``start_update_date``/``end_update_date``, ``max``, ``offset``; answers ``orders`` and ``total_count``.
     ``order_tax_mode`` is accepted and ignored (orders are shown in their own mode)."""
     orders = SandboxOrder.objects.filter(seller=seller)
     if request.GET.get("order_ids"):
         orders = orders.filter(external_id__in=[i for i in request.GET["order_ids"].split(",") if i])
-    if request.GET.get("start_update_date"):
-        try:
-            since = datetime.fromisoformat(request.GET["start_update_date"])
-        except ValueError:
-            raise Refusal(400, "Parameter start_update_date must be an ISO 8601 date") from None
-        if timezone.is_naive(since):
-            since = timezone.make_aware(since, timezone.get_fixed_timezone(0))
-        orders = orders.filter(updated_at__gte=since)
+    for name, (field_name, lookup) in DATE_FILTERS.items():
+        moment = _date_param(request, name)
+        if moment is not None:
+            orders = orders.filter(**{f"{field_name}__{lookup}": moment})
+    states = [code for code in request.GET.get("order_state_codes", "").split(",") if code]
+    if states:
+        unknown = sorted(set(states) - ORDER_STATES)
+        if unknown:
+            raise Refusal(400, f"Parameter order_state_codes has unknown states: {', '.join(unknown)}")
+        orders = orders.filter(external_id__in=[
+            o.external_id for o in orders.only("external_id", "data") if o.data.get("order_state") in states
+        ])
     size = _int_param(request, "max", OR11_DEFAULT_MAX, 1, OR11_MAX)
     offset = _int_param(request, "offset", 0, 0)
     total = orders.count()
@@ -252,6 +283,8 @@ def _item_parse(item: Any, index: int) -> dict[str, Any]:
             "order_line_id": line_id, "quantity": quantity, "reason_code": item["reason_code"],
             "amount": _money_field(item, "amount"), "shipping_amount": _money_field(item, "shipping_amount"),
             "taxes": _tax_field(item, "taxes"), "shipping_taxes": _tax_field(item, "shipping_taxes"),
+            "fees": _tax_field(item, "fees"),
+            "sent": {name for name in ("taxes", "shipping_taxes") if item.get(name) is not None},
             "currency_iso_code": item.get("currency_iso_code"),
         }
     except ValueError as exc:
@@ -259,22 +292,20 @@ def _item_parse(item: Any, index: int) -> dict[str, Any]:
 
 
 def _line_remaining(line: Mapping[str, Any]) -> dict[str, Any]:
-    """What is left to cancel on a line: units, item amount, shipping and each tax."""
+    """What is left to cancel on a line: units, item amount, shipping, each tax and each fee."""
     done = line.get("cancelations") or []
-    taxes, shipping_taxes = _by_code(line.get("taxes")), _by_code(line.get("shipping_taxes"))
+    left = {name: _by_code(line.get(name)) for name in ("taxes", "shipping_taxes", "fees")}
     for cancelation in done:
-        for code, amount in _by_code(cancelation.get("taxes")).items():
-            taxes[code] = taxes.get(code, ZERO) - amount
-        for code, amount in _by_code(cancelation.get("shipping_taxes")).items():
-            shipping_taxes[code] = shipping_taxes.get(code, ZERO) - amount
+        for name, by_code in left.items():
+            for code, amount in _by_code(cancelation.get(name)).items():
+                by_code[code] = by_code.get(code, ZERO) - amount
     return {
         "quantity": int(line["quantity"]) - sum(int(c.get("quantity") or 0) for c in done),
         "amount": dec(line["price"]) - sum((dec(c.get("amount", 0)) for c in done), ZERO),
         "shipping_amount": dec(line.get("shipping_price", 0)) - sum(
             (dec(c.get("shipping_amount", 0)) for c in done), ZERO
         ),
-        "taxes": taxes,
-        "shipping_taxes": shipping_taxes,
+        **left,
     }
 
 
@@ -306,6 +337,13 @@ def _item_check(item: dict[str, Any], order: SandboxOrder | None, line: dict | N
         return f"order {order.external_id} is {data.get('order_state')} and can no longer be cancelled"
     if line.get("order_line_state") in NOT_CANCELLABLE_STATES:
         return f"the line is {line.get('order_line_state')} and can no longer be cancelled"
+    if line.get("order_line_state") == "WAITING_ACCEPTANCE":
+        return "the line is WAITING_ACCEPTANCE: refuse it (OR21) instead of cancelling it"
+    if data.get("customer_debited_date"):
+        return f"order {order.external_id} is already debited to the customer: refund it (OR28) instead"
+    for name in ("taxes", "shipping_taxes"):
+        if line.get(name) and name not in item["sent"]:
+            return f"field {name} is required: the line has {name}"
     if item["reason_code"] not in SHOP_CANCEL_REASONS:
         return f"reason code '{item['reason_code']}' is not a cancelation reason the shop may use"
     if item["currency_iso_code"] not in (None, data.get("currency_iso_code")):
@@ -318,10 +356,10 @@ def _item_check(item: dict[str, Any], order: SandboxOrder | None, line: dict | N
     for name in ("amount", "shipping_amount"):
         if item[name] > left[name]:
             return f"{name} {item[name]} is more than the {left[name]} left to cancel"
-    for name in ("taxes", "shipping_taxes"):
+    for name in ("taxes", "shipping_taxes", "fees"):
         for code, amount in item[name].items():
             if code not in left[name]:
-                return f"tax {code} is not on this line's {name}"
+                return f"{'fee' if name == 'fees' else 'tax'} {code} is not on this line's {name}"
             if amount > left[name][code]:
                 return f"{name} {code} {amount} is more than the {left[name][code]} left to cancel"
     return ""
@@ -352,13 +390,14 @@ def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str, 
         "shipping_amount": money_text(item["shipping_amount"]),
         "taxes": [{"amount": money_text(a), "code": c} for c, a in taxes.items()],
         "shipping_taxes": [{"amount": money_text(a), "code": c} for c, a in shipping_taxes.items()],
+        "fees": [{"amount": money_text(a), "code": c} for c, a in item.get("fees", {}).items()],
         "quantity": item["quantity"],
         "reason_code": item["reason_code"],
         "created_date": created,
     }
     cancelations.append(cancelation)
     state.cancel_record(
-        seller=order.seller, order_id=order.external_id, line_id=line["order_line_id"], quantity=item["quantity"],
+        seller_id=order.seller_id, order_id=order.external_id, line_id=line["order_line_id"], quantity=item["quantity"],
         reason_code=item["reason_code"], operation=call.operation if call else source,
         request_id=call.request_id if call else "", source=source,
     )
@@ -386,6 +425,8 @@ def _body(request: HttpRequest) -> dict[str, Any]:
 
 def orders_cancel(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
     """OR30, all-or-nothing: every item is checked under lock, then all are applied in one transaction."""
+    if not (seller.options or {}).get("partial_cancelation", True):
+        raise Refusal(400, "Shop partial cancelation is not enabled for this shop: cancel whole orders (OR29)")
     body = _body(request)
     items = [_item_parse(item, i) for i, item in enumerate(body["cancelations"])]
     line_ids = [item["order_line_id"] for item in items]
@@ -417,11 +458,105 @@ def orders_cancel(request: HttpRequest, seller: SandboxSeller, call: Call) -> Ht
     return _answer({"cancelations": answers, "order_tax_mode": tax_mode})
 
 
+def _order_locked(seller: SandboxSeller, order_id: str) -> SandboxOrder:
+    order = SandboxOrder.objects.select_for_update().filter(seller=seller, external_id=order_id).first()
+    if order is None:
+        raise Refusal(404, f"Order {order_id} not found")
+    return order
+
+
+def _decisions(request: HttpRequest) -> dict[str, bool]:
+    """OR21's ``order_lines``: ``{"accepted": bool, "id": "<order_line_id>"}`` each, by line id."""
+    try:
+        body = json.loads(request.body or b"null")
+    except ValueError:
+        raise Refusal(400, "The request body is not valid JSON") from None
+    items = body.get("order_lines") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise Refusal(400, "Error with field order_lines: a non-empty list is required")
+    decisions: dict[str, bool] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise Refusal(400, f"Error with field order_lines[{index}].id: a string is required")
+        if not isinstance(item.get("accepted"), bool):
+            raise Refusal(400, f"Order line '{item['id']}': field accepted must be true or false")
+        if item["id"] in decisions:
+            raise Refusal(400, f"Order line '{item['id']}': appears more than once in the call")
+        decisions[item["id"]] = item["accepted"]
+    return decisions
+
+
+def order_accept(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
+    """OR21: accept or refuse the lines of an order in WAITING_ACCEPTANCE; 204 with no body.
+
+    Every waiting line needs a decision in the same call (``ORDER_LINE_ACCEPTANCE_DECISION_MISSING``); a shop
+    whose ``partial_acceptance`` option is off must decide the same for all of them. Refused lines become
+    REFUSED (their units are recorded as cancelled by this request); accepted ones go on to WAITING_DEBIT
+    (PAY_ON_ACCEPTANCE) or SHIPPING; an order with every line refused becomes REFUSED.
+    """
+    decisions = _decisions(request)
+    with transaction.atomic():
+        order = _order_locked(seller, call.kwargs["order_id"])
+        if order.data.get("order_state") != "WAITING_ACCEPTANCE":
+            raise Refusal(400, f"Order {order.external_id} is {order.data.get('order_state')}, not WAITING_ACCEPTANCE")
+        lines = {ln["order_line_id"]: ln for ln in order.data.get("order_lines", [])}
+        problems = [f"Order line '{i}': not a line of order {order.external_id}" for i in decisions if i not in lines]
+        problems += [f"Order line '{i}': is {lines[i].get('order_line_state')}, not WAITING_ACCEPTANCE"
+                     for i in decisions if i in lines and lines[i].get("order_line_state") != "WAITING_ACCEPTANCE"]
+        waiting = [i for i, ln in lines.items() if ln.get("order_line_state") == "WAITING_ACCEPTANCE"]
+        problems += [f"Order line '{i}': ORDER_LINE_ACCEPTANCE_DECISION_MISSING, every line waiting for acceptance "
+                     "needs a decision in the same call" for i in waiting if i not in decisions]
+        if not problems and len(set(decisions.values())) > 1 and not (seller.options or {}).get(
+                "partial_acceptance", True):
+            problems.append("Partial acceptance is not enabled for this shop: accept or refuse every line")
+        if problems:
+            raise Refusal(400, "; ".join(problems))
+        now, created = mirakl_now()
+        accepted_state = "WAITING_DEBIT" if order.data.get("payment_workflow") == "PAY_ON_ACCEPTANCE" else "SHIPPING"
+        for line_id, accepted in decisions.items():
+            line = lines[line_id]
+            line["order_line_state"] = accepted_state if accepted else "REFUSED"
+            line["last_updated_date"] = created
+            if not accepted:
+                state.cancel_record(seller_id=seller.pk, order_id=order.external_id, line_id=line_id,
+                                    quantity=int(line["quantity"]), reason_code="", operation=call.operation,
+                                    request_id=call.request_id)
+        states = {ln.get("order_line_state") for ln in lines.values()}
+        order.data["order_state"] = "REFUSED" if states == {"REFUSED"} else accepted_state
+        order.data["can_cancel"] = order.data["order_state"] not in NOT_CANCELLABLE_STATES
+        _order_save(order, now, created)
+    return HttpResponse(status=204)
+
+
+def order_cancel_whole(request: HttpRequest, seller: SandboxSeller, call: Call) -> HttpResponse:
+    """OR29: cancel a whole order not yet debited to the customer (``can_cancel``); 204 with no body. Every
+    line still open becomes CANCELED (its units recorded as cancelled by this request)."""
+    with transaction.atomic():
+        order = _order_locked(seller, call.kwargs["order_id"])
+        data = order.data
+        if not data.get("can_cancel") or data.get("order_state") in NOT_CANCELLABLE_STATES:
+            raise Refusal(400, f"Order {order.external_id} is {data.get('order_state')} and cannot be canceled")
+        if data.get("customer_debited_date"):
+            raise Refusal(400, f"Order {order.external_id} is already debited to the customer and cannot be canceled")
+        now, created = mirakl_now()
+        for line in data.get("order_lines", []):
+            if line.get("order_line_state") in NOT_CANCELLABLE_STATES:
+                continue
+            units = _line_remaining(line)["quantity"]
+            line["order_line_state"] = "CANCELED"
+            line["last_updated_date"] = created
+            state.cancel_record(seller_id=seller.pk, order_id=order.external_id, line_id=line["order_line_id"],
+                                quantity=units, reason_code="", operation=call.operation, request_id=call.request_id)
+        _order_save(order, now, created)
+    return HttpResponse(status=204)
+
+
 def _order_save(order: SandboxOrder, now: datetime, created: str) -> None:
     """Save a changed order: CANCELED once every line is, and its update date moved."""
     if all(ln.get("order_line_state") == "CANCELED" for ln in order.data.get("order_lines", [])):
         order.data["order_state"] = "CANCELED"
         order.data["can_cancel"] = False
+    order.data["can_shop_ship"] = order.data.get("order_state") == "SHIPPING"
     order.data["last_updated_date"] = created
     order.updated_at = now
     order.save(update_fields=["data", "updated_at"])
@@ -460,6 +595,7 @@ def foreign_cancel(seller: SandboxSeller, order_id: str, line_id: str, quantity:
             "shipping_taxes": {
                 c: part(a, left["shipping_taxes"].get(c, ZERO)) for c, a in _by_code(line.get("shipping_taxes")).items()
             },
+            "fees": {c: part(a, left["fees"].get(c, ZERO)) for c, a in _by_code(line.get("fees")).items()},
         }
         now, created = mirakl_now()
         _apply(item, order, line, created, source=SandboxCancel.FOREIGN)
@@ -495,10 +631,18 @@ class MiraklEmulator:
 
     def requested_lines(self, call: Call) -> list[tuple[str, str, int]]:
         try:
-            items = json.loads(call.request.body)["cancelations"]
-            return [(str(i["order_line_id"]).rsplit("-", 1)[0], str(i["order_line_id"]), int(i["quantity"]))
-                    for i in items]
-        except (ValueError, KeyError, IndexError, TypeError):
+            if call.operation == "cancel":
+                items = json.loads(call.request.body)["cancelations"]
+                return [(str(i["order_line_id"]).rsplit("-", 1)[0], str(i["order_line_id"]), int(i["quantity"]))
+                        for i in items]
+            order_id = str(call.kwargs["order_id"])
+            if call.operation == "refuse":
+                return [(order_id, str(i["id"]), 1) for i in json.loads(call.request.body)["order_lines"]
+                        if i.get("accepted") is False]
+            order = SandboxOrder.objects.filter(seller=call.seller, external_id=order_id).first()
+            return [(order_id, ln["order_line_id"], int(ln["quantity"])) for ln in (order.data["order_lines"]
+                                                                                    if order else [])]
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return []
 
     def foreign_cancel(self, seller: SandboxSeller, order_id: str, line_id: str, quantity: int,
@@ -512,8 +656,8 @@ class MiraklEmulator:
 EMULATOR = MiraklEmulator()
 
 
-def _handler(view: Callable[[HttpRequest, SandboxSeller, Call], HttpResponse]) -> Callable[[Call], HttpResponse]:
-    def handle(call: Call) -> HttpResponse:
+def _handler(view: Callable[[HttpRequest, SandboxSeller, Call], HttpResponse]) -> Callable[..., HttpResponse]:
+    def handle(call: Call, **kwargs: Any) -> HttpResponse:
         assert call.seller is not None
         try:
             return view(call.request, call.seller, call)
@@ -533,6 +677,10 @@ urlpatterns = [
     path("api/orders/cancel", endpoint(EMULATOR, "cancel", "PUT", _handler(orders_cancel)),
          name="sandbox-mirakl-or30"),
     path("api/reasons", endpoint(EMULATOR, "reasons", "GET", _handler(reasons_list)), name="sandbox-mirakl-re01"),
+    path("api/orders/<str:order_id>/accept", endpoint(EMULATOR, "refuse", "PUT", _handler(order_accept)),
+         name="sandbox-mirakl-or21"),
+    path("api/orders/<str:order_id>/cancel", endpoint(EMULATOR, "cancel_order", "PUT", _handler(order_cancel_whole)),
+         name="sandbox-mirakl-or29"),
 ]
 
 
@@ -558,9 +706,12 @@ def _line_data(order_id: str, index: int, spec: Mapping[str, Any], state: str, c
     price = Decimal(str(spec["price"])) if "price" in spec else unit * quantity
     shipping = Decimal(str(spec.get("shipping_price", "0.00")))
     sku = spec.get("sku", f"SKU-{order_id}-{index}")
+    fees = [{"code": f["code"], "amount": money_text(f["amount"])} for f in spec.get("fees", ())]
+    fee_total = sum((dec(f["amount"]) for f in fees), ZERO)
     return {
         "order_line_id": f"{order_id}-{index}",
         "order_line_index": index,
+        "offer_id": 100000 + zlib.crc32(sku.encode()) % 900000,
         "offer_sku": sku,
         "product_sku": spec.get("product_sku", f"P-{sku}"),
         "product_title": spec.get("title", f"Sandbox product {index}"),
@@ -568,7 +719,8 @@ def _line_data(order_id: str, index: int, spec: Mapping[str, Any], state: str, c
         "price_unit": money_text(unit),
         "price": money_text(price),
         "shipping_price": money_text(shipping),
-        "total_price": money_text(price + shipping),
+        "total_price": money_text(price + shipping + fee_total),
+        "fees": fees,
         "taxes": _tax_entries(spec.get("taxes", ()), price),
         "shipping_taxes": _tax_entries(spec.get("shipping_taxes", ()), shipping),
         "order_line_state": spec.get("state", state),
@@ -582,29 +734,47 @@ def _line_data(order_id: str, index: int, spec: Mapping[str, Any], state: str, c
     }
 
 
+def _customer(order_id: str) -> dict[str, Any]:
+    """OR11's ``customer``: names and both addresses (synthetic)."""
+    address = {
+        "firstname": "Sandbox", "lastname": "Customer", "company": None, "street_1": "8800 Glenlyon Pkwy",
+        "street_2": None, "city": "Burnaby", "state": "BC", "zip_code": "V5J 5K3", "country": "Canada",
+        "country_iso_code": "CAN", "phone": "6045550100",
+    }
+    return {
+        "customer_id": f"CUST-{order_id.rsplit('-', 1)[0]}", "civility": None, "firstname": "Sandbox",
+        "lastname": "Customer", "locale": "en_CA", "billing_address": address, "shipping_address": address,
+    }
+
+
 def order_add(
     seller: SandboxSeller, *, order_id: str, lines: list[Mapping[str, Any]], state: str = "SHIPPING",
     currency: str = "CAD", tax_mode: str = "TAX_EXCLUDED", created_at: datetime | None = None,
+    payment_workflow: str = "PAY_ON_DELIVERY", debited: bool = False,
 ) -> SandboxOrder:
     """Create (or replace) one order. Line specs: quantity, price_unit (or price), shipping_price, sku,
-    title, state, cancelations, taxes/shipping_taxes ``[{code, rate, tax_calculation_rule, amount?}]``."""
+    title, state, cancelations, taxes/shipping_taxes ``[{code, rate, tax_calculation_rule, amount?}]``,
+    fees ``[{code, amount}]``. ``debited``: the customer was debited (OR29/OR30 no longer apply)."""
     created_at = created_at or timezone.now()
     created = _iso(created_at)
     order_lines = [_line_data(order_id, i, spec, state, created) for i, spec in enumerate(lines, start=1)]
     price = sum((dec(ln["price"]) for ln in order_lines), ZERO)
     shipping = sum((dec(ln["shipping_price"]) for ln in order_lines), ZERO)
+    total = sum((dec(ln["total_price"]) for ln in order_lines), ZERO)
     data = {
         "order_id": order_id,
         "commercial_id": order_id.rsplit("-", 1)[0],
         "order_state": state,
-        "can_cancel": state not in NOT_CANCELLABLE_STATES,
-        "payment_workflow": "PAY_ON_DELIVERY",
-        "customer_debited_date": None,
+        "can_cancel": state not in NOT_CANCELLABLE_STATES and not debited,
+        "can_shop_ship": state == "SHIPPING",
+        "payment_workflow": payment_workflow,
+        "customer_debited_date": created if debited else None,
+        "customer": _customer(order_id),
         "currency_iso_code": currency,
         "order_tax_mode": tax_mode,
         "price": money_text(price),
         "shipping_price": money_text(shipping),
-        "total_price": money_text(price + shipping),
+        "total_price": money_text(total),
         "created_date": created,
         "last_updated_date": created,
         "order_lines": order_lines,
@@ -654,6 +824,17 @@ SEED_ORDERS: list[dict[str, Any]] = [
         {"sku": "SCREEN-PROT", "title": "Screen protector", "quantity": 5, "price_unit": "7.99",
          "taxes": [GST, PST]},
     ]},
+    # Not accepted yet (pay on acceptance): a cancel is a refusal of whole lines (OR21).
+    {"order_id": "BBY-1007-A", "state": "WAITING_ACCEPTANCE", "payment_workflow": "PAY_ON_ACCEPTANCE", "lines": [
+        {"sku": "GAME-CTRL", "title": "Game controller", "quantity": 2, "price_unit": "69.99", "taxes": [HST]},
+        {"sku": "CHARGER-65W", "title": "65 W USB-C charger", "quantity": 1, "price_unit": "49.99",
+         "taxes": [HST]},
+    ]},
+    # A line with fees (a card fee and an environmental handling fee), cancelled with the line.
+    {"order_id": "BBY-1008-A", "state": "SHIPPING", "lines": [
+        {"sku": "LAPTOP-14", "title": "14in laptop", "quantity": 2, "price_unit": "899.00", "taxes": [HST],
+         "fees": [{"code": "CARD_FEE", "amount": "9.00"}, {"code": "EHF", "amount": "1.35"}]},
+    ]},
 ]
 
 
@@ -665,7 +846,7 @@ def orders_seed(seller: SandboxSeller) -> list[SandboxOrder]:
     for i, spec in enumerate(SEED_ORDERS):
         order = existing.get(spec["order_id"]) or order_add(
             seller, order_id=spec["order_id"], lines=spec["lines"], state=spec["state"],
-            created_at=base + timedelta(hours=i),
+            created_at=base + timedelta(hours=i), payment_workflow=spec.get("payment_workflow", "PAY_ON_DELIVERY"),
         )
         result.append(order)
     return result

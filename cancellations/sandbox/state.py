@@ -10,6 +10,9 @@ from .models import SandboxCancel, SandboxFault, SandboxRequest, SandboxSeller
 
 def fault_take(*, marketplace: str, operation: str, seller: SandboxSeller | None) -> SandboxFault | None:
     """Consume one use of the first fault matching this request, if any."""
+    pending = SandboxFault.objects.filter(marketplace=marketplace, operation=operation, remaining__gt=0)
+    if not pending.exists():  # the usual case: a plain read, no write lock taken
+        return None
     with transaction.atomic():
         qs = SandboxFault.objects.select_for_update().filter(
             marketplace=marketplace, operation=operation, remaining__gt=0
@@ -33,11 +36,11 @@ def request_log(
 
 
 def cancel_record(
-    *, seller: SandboxSeller, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
+    *, seller_id: int, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
     request_id: str = "", source: str = SandboxCancel.REQUEST,
 ) -> SandboxCancel:
     """Record units the marketplace cancelled (call inside the transaction that changes the order)."""
     return SandboxCancel.objects.create(
-        seller=seller, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
+        seller_id=seller_id, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
         operation=operation, request_id=request_id, source=source,
     )

@@ -511,7 +511,7 @@ def _order_cancel(call: Call, purchase_order_id: str) -> HttpResponse:
         now = timezone.now()
         cancel_apply(order.data, requested, now)
         for entry in requested:
-            state.cancel_record(seller=order.seller, order_id=purchase_order_id, line_id=entry.line_number,
+            state.cancel_record(seller_id=order.seller_id, order_id=purchase_order_id, line_id=entry.line_number,
                                 quantity=int(entry.amount), reason_code=entry.reason, operation=call.operation,
                                 request_id=call.request_id)
         order.updated_at = now
@@ -599,7 +599,7 @@ def foreign_cancel(seller: SandboxSeller, order_id: str, line_id: str, quantity:
         reason = reason or FOREIGN_REASON
         now = timezone.now()
         cancel_apply(order.data, [ww.CancelEntry(line_id, STATUS_CANCELLED, reason, EACH, str(units))], now)
-        state.cancel_record(seller=seller, order_id=order_id, line_id=line_id, quantity=units, reason_code=reason,
+        state.cancel_record(seller_id=seller.pk, order_id=order_id, line_id=line_id, quantity=units, reason_code=reason,
                             operation="foreign_cancel", source=SandboxCancel.FOREIGN)
         order.updated_at = now
         order.save(update_fields=["data", "updated_at"])

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from cancellations.models import Cancellation, MarketplaceCall, Order, OrderLine
+from cancellations.sandbox import mirakl as mirakl_sandbox
 from cancellations.services import orders_sync
 from tests.integration.conftest import cancel_calls_received, lines_of
 
@@ -93,4 +94,4 @@ def test_periodic_sync_task_syncs_every_enabled_account(mirakl_live):
     Order.objects.filter(account=mirakl_live).delete()
     MarketplaceAccount.objects.filter(pk=mirakl_live.pk).update(last_synced_at=None)
     assert orders_sync_all_task() == 1  # one task per enabled account (run inline here)
-    assert Order.objects.filter(account=mirakl_live).count() == 6
+    assert Order.objects.filter(account=mirakl_live).count() == len(mirakl_sandbox.SEED_ORDERS)

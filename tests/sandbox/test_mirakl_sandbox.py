@@ -113,7 +113,7 @@ def test_list_orders_paged(backend, seller, monkeypatch):
 
     pages = list(backend.iter_order_pages(timezone.now() - timedelta(days=1)))
 
-    assert [len(p) for p in pages] == [4, 2]
+    assert [len(p) for p in pages] == [4, 4]
     ids = [o.external_id for p in pages for o in p]
     assert ids == [o["order_id"] for o in sandbox.SEED_ORDERS]
     assert old.external_id not in ids
@@ -210,10 +210,11 @@ def test_one_bad_line_refuses_the_whole_call(backend):
 
 def test_unsent_proportional_tax_is_computed_and_unsent_none_tax_is_not_cancelled(backend):
     priced = cancel_of(backend, "BBY-1001-A", "BBY-1001-A-1", 1, ref=1)
-    bare = replace(priced, taxes=(), shipping_taxes=())
-    backend.cancel_lines([bare])
+    # taxes must be present (the line has some); GST (proportional) left out is computed, PST (NONE) is not
+    pst = next(t for t in priced.taxes if t.code == "PST")
+    backend.cancel_lines([replace(priced, taxes=(replace(pst, amount=D("0.00")),))])
     (c,) = backend.get_order("BBY-1001-A").lines[0].cancellations
-    assert [(t.code, t.amount) for t in c.taxes] == [("GST", D("65.00"))]  # PST (rule NONE) left alone
+    assert {t.code: t.amount for t in c.taxes} == {"GST": D("65.00"), "PST": D("0.00")}  # PST (NONE): as sent
     assert [(t.code, t.amount) for t in c.shipping_taxes] == [("GST", D("1.25"))]
 
 
@@ -224,8 +225,8 @@ def test_bad_key_and_wrong_shop_are_account_errors(live_server, seller):
     with pytest.raises(AccountError) as info:
         make_backend(live_server, shop_id="9999").list_reasons()
     assert info.value.status_code == 403
-    with pytest.raises(PermanentError, match="shop_id is required"):
-        make_backend(live_server, shop_id=None).list_reasons()
+    # No shop_id: the key's default shop answers (Mirakl: "the shop_id from your default shop will be used").
+    assert make_backend(live_server, shop_id=None).list_reasons()
 
 
 def test_exchanges_with_the_sandbox_never_hold_the_key(live_server, seller):
@@ -331,8 +332,9 @@ def put_or30(client, body, *, key=API_KEY, shop_id=SHOP_ID):
 
 
 def item(line_id="BBY-1001-A-1", **kwargs):
+    # taxes present (the line has some) but empty: proportional taxes are computed by the marketplace
     return {"order_line_id": line_id, "quantity": 1, "reason_code": "21", "amount": 1.00, "shipping_amount": 0,
-            **kwargs}
+            "taxes": [], "shipping_taxes": [], **kwargs}
 
 
 def test_unauthenticated_answer_is_json_and_logged(client, seller):
@@ -364,6 +366,14 @@ def test_wrong_method_is_405(client, seller):
         ({"cancelations": [item(currency_iso_code="EUR")]}, "currency EUR"),
         ({"cancelations": [item()], "order_tax_mode": "TAX_INCLUDED"}, "order_tax_mode TAX_INCLUDED differs"),
         ({"cancelations": [item("BBY-1005-A-1")]}, "CANCELED"),
+        ({"cancelations": [{k: v for k, v in item().items() if k != "taxes"}]},
+         "Order line 'BBY-1001-A-1': field taxes is required: the line has taxes"),
+        ({"cancelations": [{k: v for k, v in item().items() if k != "shipping_taxes"}]},
+         "field shipping_taxes is required"),
+        ({"cancelations": [item("BBY-1007-A-1")]}, "WAITING_ACCEPTANCE: refuse it (OR21)"),
+        ({"cancelations": [item("BBY-1008-A-1", fees=[{"code": "CARD_FEE", "amount": 9.01}])]},
+         "fees CARD_FEE 9.01 is more than the 9.00 left"),
+        ({"cancelations": [item("BBY-1008-A-1", fees=[{"code": "XYZ", "amount": 1}])]}, "fee XYZ is not on"),
     ],
 )
 def test_malformed_or_impossible_cancel_is_400_and_changes_nothing(client, seller, body, message):
@@ -442,9 +452,9 @@ def test_amounts_are_stored_as_text_and_answered_as_exact_json_numbers(client, s
     }
 
     first = or30_exact(client, [{"order_line_id": "CENTS-1-A-1", "quantity": 1, "reason_code": "21",
-                                 "amount": D("0.10"), "shipping_amount": D("0.00")}])
+                                 "amount": D("0.10"), "shipping_amount": D("0.00"), "taxes": []}])
     second = or30_exact(client, [{"order_line_id": "CENTS-1-A-1", "quantity": 2, "reason_code": "21",
-                                  "amount": D("0.20"), "shipping_amount": D("0.20")}])
+                                  "amount": D("0.20"), "shipping_amount": D("0.20"), "taxes": []}])
     assert (first.status_code, second.status_code) == (200, 200)
     tax = '"taxes": [{"amount": 0.01, "code": "GST"}]'
     assert f'"amount": 0.10, "shipping_amount": 0.00, {tax}' in first.content.decode()
@@ -469,7 +479,8 @@ def test_numbers_stored_by_older_versions_are_still_read_exactly(client, seller)
     assert b'"price": 1299.99' in text and b'"shipping_price": 25.00' in text and b'"rate": 5.0' in text
 
     response = or30_exact(client, [{"order_line_id": "BBY-1001-A-1", "quantity": 1, "reason_code": "21",
-                                    "amount": D("1299.99"), "shipping_amount": D("25.00")}])
+                                    "amount": D("1299.99"), "shipping_amount": D("25.00"), "taxes": [],
+                                    "shipping_taxes": []}])
     assert response.status_code == 200, response.content
     (cancelation,) = line_data("BBY-1001-A", "BBY-1001-A-1")["cancelations"]
     assert (cancelation["amount"], cancelation["shipping_amount"]) == ("1299.99", "25.00")
