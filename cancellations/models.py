@@ -393,6 +393,8 @@ class MarketplaceCall(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "claimed_at"], name="call_state_idx")]
+        # Bodies and headers hold customer names, addresses and phone numbers: shown only with this permission.
+        permissions = [("view_call_bodies", "Can see marketplace call bodies (customer data)")]
 
     def __str__(self) -> str:
         return f"{self.operation} {self.method} {self.status_code or ''}".strip()
@@ -426,3 +428,17 @@ from .integration_models import (  # noqa: E402, F401
     WebhookDelivery,
     WebhookEndpoint,
 )
+
+
+class AttentionNote(models.Model):
+    """Who took a cancellation that needs attention, and their note (the dashboard's queue)."""
+
+    cancellation = models.OneToOneField(Cancellation, on_delete=models.CASCADE, related_name="attention_note")
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, max_length=2000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Note on cancellation {self.cancellation_id}"

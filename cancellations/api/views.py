@@ -144,7 +144,7 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="List cancellations"),
-    retrieve=extend_schema(summary="One cancellation with its calls (masked) and history"),
+    retrieve=extend_schema(summary="One cancellation with its calls (metadata, no bodies) and history"),
 )
 class CancellationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [ModelPermissionsWithView]
