@@ -79,7 +79,7 @@ def test_confirmation_page_shows_groups_amounts_rates_and_what_is_not_cancellabl
     pk = lines["a"].pk
     assert f'name="quantity-{pk}" id="id_quantity-{pk}" value="2"' in body
     assert ">20.00<" in body and ">5.00<" in body and "GST 1.00" in body and "<strong>26.00</strong> CAD" in body
-    assert "Walmart cancels by quantity" in body
+    assert "Walmart Canada cancels by quantity" in body
     blocked = re.search(rf'id="blocked-line-{lines["shipped"].pk}">(.*?)</tr>', body, re.S)
     assert blocked and "cannot be cancelled" in blocked.group(1)
     assert "Threshold: <strong>2.00 %</strong>" in body and "Threshold: <strong>3.00 %</strong>" in body
