@@ -33,9 +33,10 @@ _RATE_PLACES = Decimal("0.0001")
 
 
 def needs_attention_q(now: datetime | None = None) -> Q:
-    """Failed or rejected, or stuck verifying for more than 15 minutes (the admin filter uses it too)."""
+    """Failed, rejected or needs attention, or stuck verifying for more than 15 minutes (the admin filter too)."""
     now = now or timezone.now()
-    return Q(status__in=(CancellationStatus.FAILED, CancellationStatus.REJECTED)) | Q(
+    return Q(status__in=(CancellationStatus.FAILED, CancellationStatus.REJECTED,
+                         CancellationStatus.NEEDS_ATTENTION)) | Q(
         status=CancellationStatus.VERIFYING, updated_at__lt=now - VERIFYING_STALE_AFTER
     )
 
