@@ -69,7 +69,7 @@ def _line_values(ml: MarketplaceOrderLine) -> dict:
         "price": ml.price, "shipping_price": ml.shipping_price, "taxes": _taxes(ml.taxes),
         "shipping_taxes": _taxes(ml.shipping_taxes), "status": ml.status, "open_quantity": ml.open_quantity,
         **cancelled_fields(total, line_quantity=ml.quantity),
-        # Walmart reports units, not amounts: its cancelled quantity is the line's own figure.
+        # A marketplace that reports units, not amounts: its cancelled quantity is the line's own figure.
         "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity),
         "marketplace_cancellations": [
             {"id": e.id, "quantity": e.quantity, "amount": str(e.amount), "shipping_amount": str(e.shipping_amount),
