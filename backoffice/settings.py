@@ -256,7 +256,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Hosts marketplace calls may go to (fnmatch patterns; "*" allows any public host). Default: the hosts the
-# marketplaces document (cancellations/netguard.py KNOWN_MARKETPLACE_HOSTS). Add your Mirakl operator's own domain.
+# marketplaces document. Add your Mirakl operator's own domain (README: Where marketplace calls may go).
 MARKETPLACE_ALLOWED_HOSTS = env.list("MARKETPLACE_ALLOWED_HOSTS", default=[
     "marketplace.walmartapis.com", "sandbox.walmartapis.com", "*.mirakl.net", "marketplace.bestbuy.ca",
     "marketplace.catch.com.au",

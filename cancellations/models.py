@@ -315,7 +315,7 @@ class Cancellation(models.Model):
     )
     baseline_references = models.JSONField(
         default=list, blank=True,
-        help_text="Ids of the line's marketplace cancellations already there when this was sent (Mirakl).")
+        help_text="Ids of the line's marketplace cancellations already there when this was sent.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     restock = models.BooleanField(default=True, help_text="Whether the cancelled units go back to stock.")
     requested_by = models.ForeignKey(

@@ -109,9 +109,9 @@ def _references_known(line_ids: set[int]) -> dict[int, set[str]]:
 def _judge(c: Cancellation, remote_line, reports_ids: bool, known: dict[int, set[str]]):
     """(APPLIED, LineResult) | (NOT_APPLIED, None) | (UNDECIDABLE, what was observed).
 
-    Proof, never a guess. Where the marketplace lists cancellations with ids (Mirakl), ours is the one entry
-    that was not there when we sent (``baseline_references``), is nobody else's, and has our quantity, reason
-    code and amounts: quantity alone proves nothing. Where it only counts units (Walmart), the line's cancelled
+    Proof, never a guess. Where the marketplace lists cancellations with ids, ours is the one entry that was
+    not there when we sent (``baseline_references``), is nobody else's, and has our quantity, reason code and
+    amounts: quantity alone proves nothing. Where it only counts units, the line's cancelled
     units must have grown by exactly ours since the (fresh) baseline; any other growth cannot tell ours from
     someone else's.
     """

@@ -3,9 +3,9 @@
 Order sync calls ``marketplace_cancellations_record`` for every line it read. A line with one of our
 cancellations still in flight is left for a later sync (an entry there may be ours, awaiting verification).
 
-- Where the marketplace lists cancellations with ids (Mirakl ``cancelations[]``): every entry whose id no
+- Where the marketplace lists cancellations with ids: every entry whose id no
   cancellation of ours carries becomes a row with that id as ``marketplace_reference``.
-- Where it reports a cancelled quantity only (Walmart): units cancelled beyond what our confirmed rows account
+- Where it reports a cancelled quantity only: units cancelled beyond what our confirmed rows account
   for become one row of the difference.
 
 Rows have source ``marketplace`` and status ``confirmed``, so the admin, the API and the cancellation rate count
