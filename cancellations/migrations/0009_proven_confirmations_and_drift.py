@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='cancellation',
             name='baseline_references',
-            field=models.JSONField(blank=True, default=list, help_text="Ids of the line's marketplace cancellations already there when this was sent (Mirakl)."),
+            field=models.JSONField(blank=True, default=list, help_text="Ids of the line's marketplace cancellations already there when this was sent."),
         ),
         migrations.AddField(
             model_name='order',
