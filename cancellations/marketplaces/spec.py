@@ -99,6 +99,12 @@ class MarketplaceSpec:
     #: True when the credentials name their mode (``{"auth": "oauth", ...}``), as Walmart's do.
     auth_in_credentials: bool = False
     options: tuple[OptionField, ...] = ()
+    #: A boolean account option that, set to false, means the marketplace cancels whole orders only: a request
+    #: must then take every open unit of every line of an order ("" when partial cancels are always allowed).
+    whole_order_option: str = ""
+    #: A boolean account option that, set to false, forbids refusing some waiting lines of an order while
+    #: accepting the others in the same call ("" when there is no such choice).
+    partial_acceptance_option: str = ""
     #: The sandbox emulator module (serves ``urlpatterns``, seeds with ``orders_seed(seller)``) and its URL
     #: prefix under ``/sandbox/``.
     sandbox_module: str = ""
@@ -118,6 +124,12 @@ class MarketplaceSpec:
 
     def operation_for(self, status: str) -> str | None:
         return self.line_operations.get((status or "").lower())
+
+    def cancels_whole_orders(self, options: Mapping[str, Any]) -> bool:
+        return bool(self.whole_order_option) and (options or {}).get(self.whole_order_option) is False
+
+    def allows_partial_acceptance(self, options: Mapping[str, Any]) -> bool:
+        return bool(self.partial_acceptance_option) and (options or {}).get(self.partial_acceptance_option) is not False
 
     def auth_mode(self, key: str) -> AuthMode | None:
         return next((m for m in self.auth_modes if m.key == key), None)
