@@ -189,6 +189,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cancellations.tasks.orders_sync_all_task",
         "schedule": env.float("ORDER_SYNC_INTERVAL_SECONDS", default=900.0),
     },
+    "blank-old-call-bodies": {
+        "task": "cancellations.tasks.call_bodies_blank_task",
+        "schedule": 24 * 3600.0,
+    },
     "deliver-webhooks-and-alerts": {
         "task": "cancellations.tasks.outbound_sweep_task",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=30.0),
@@ -221,6 +225,8 @@ MARKETPLACE_HTTP_TIMEOUT = (
 MARKETPLACE_MAX_CONCURRENT_SENDS = env.int("MARKETPLACE_MAX_CONCURRENT_SENDS", default=16)
 MARKETPLACE_PACE_REDIS_URL = env.str(
     "MARKETPLACE_PACE_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
+# Days marketplace call bodies (customer names, addresses, phones) are kept; then blanked, metadata kept.
+CALL_BODY_RETENTION_DAYS = env.int("CALL_BODY_RETENTION_DAYS", default=90)
 CANCELLATION_MAX_ATTEMPTS = env.int("CANCELLATION_MAX_ATTEMPTS", default=5)
 CANCELLATION_RETRY_BASE_SECONDS = env.float("CANCELLATION_RETRY_BASE_SECONDS", default=30.0)
 CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", default=3600.0)

@@ -19,12 +19,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
 from .fields import EncryptedJSONField
-from .marketplaces.registry import spec_for
-
-
-class Marketplace(models.TextChoices):
-    WALMART_CA = "walmart_ca", "Walmart Canada"
-    MIRAKL = "mirakl", "Mirakl"
+from .marketplaces.registry import marketplace_choices, spec_for
 
 
 class TaxMode(models.TextChoices):
@@ -36,14 +31,15 @@ class MarketplaceAccount(models.Model):
     """One seller account on one marketplace. Credentials are encrypted and write-only everywhere."""
 
     name = models.CharField(max_length=100, unique=True)
-    marketplace = models.CharField(max_length=20, choices=Marketplace.choices)
-    base_url = models.URLField(help_text="Marketplace host root, e.g. https://marketplace.walmartapis.com")
+    # Choices from settings.MARKETPLACES (a callable): adding a marketplace needs no migration.
+    marketplace = models.CharField(max_length=20, choices=marketplace_choices)
+    base_url = models.URLField(help_text="The marketplace API's host root (https).")
     enabled = models.BooleanField(default=True)
     credentials = EncryptedJSONField(default=dict, blank=True)
     options = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Walmart: {'auth': 'signature'|'oauth'}; Mirakl: {'shop_id': ..., 'tax_mode': ...}",
+        help_text="The marketplace's account options, and 'auth' (the auth mode) where it offers several.",
     )
     # What the stored credentials were given for (marketplace, auth mode, host). Set whenever credentials are
     # saved; a backend refuses to send them anywhere else (see ``credentials_destination``).
@@ -65,7 +61,7 @@ class MarketplaceAccount(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        """The name, with the marketplace unless the name already says it ("Best Buy CA (Mirakl)")."""
+        """The name, with the marketplace unless the name already says it ("Shop CA (Marketplace X)")."""
         label = self.get_marketplace_display()
         said = any(word.lower() in self.name.lower() for word in (label, label.split()[0]) if word)
         return self.name if said else f"{self.name} ({label})"
@@ -101,8 +97,13 @@ class MarketplaceAccount(models.Model):
         return not self.credentials or self.credentials_bound_to == self.credentials_destination()
 
     @property
+    def spec(self):
+        """What the marketplace declares (``marketplaces.spec.MarketplaceSpec``)."""
+        return spec_for(self.marketplace)
+
+    @property
     def auth_mode(self) -> str:
-        return self.options.get("auth", "signature") if self.marketplace == Marketplace.WALMART_CA else "api_key"
+        return self.spec.account_auth(self.options or {}, self.credentials or {})
 
 
 class AccountChange(models.Model):
@@ -131,7 +132,7 @@ class AccountChange(models.Model):
 class Order(models.Model):
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="orders")
     external_id = models.CharField(
-        max_length=100, help_text="Walmart purchaseOrderId / Mirakl order_id", db_index=True
+        max_length=100, help_text="The marketplace's order id", db_index=True
     )
     customer_order_id = models.CharField(max_length=100, blank=True, db_index=True)
     status = models.CharField(max_length=50, blank=True, help_text="As the marketplace reports it.")
@@ -166,7 +167,7 @@ class OrderLineQuerySet(models.QuerySet):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    external_id = models.CharField(max_length=100, help_text="Walmart lineNumber / Mirakl order_line_id")
+    external_id = models.CharField(max_length=100, help_text="The marketplace's order line id")
     sku = models.CharField(max_length=100, db_index=True)
     title = models.CharField(max_length=300, blank=True)
     quantity = models.PositiveIntegerField()
@@ -180,7 +181,7 @@ class OrderLine(models.Model):
     cancelled_quantity = models.PositiveIntegerField(default=0, help_text="Confirmed cancelled units.")
     open_quantity = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="Units the marketplace still lets the seller cancel, where it tracks status per unit (Walmart).",
+        help_text="Units the marketplace still lets the seller cancel, where it tracks status per unit.",
     )
     # Amounts already cancelled on the marketplace (confirmed), so the next cancel never exceeds the rest.
     cancelled_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
@@ -189,7 +190,7 @@ class OrderLine(models.Model):
     cancelled_shipping_taxes = models.JSONField(default=dict, blank=True)
     cancelled_fees = models.JSONField(default=dict, blank=True, help_text="{fee code: amount cancelled}")
     marketplace_cancellations = models.JSONField(
-        default=list, blank=True, help_text="Cancellations the marketplace reports on this line (Mirakl ids)."
+        default=list, blank=True, help_text="Cancellations the marketplace reports on this line (with their ids)."
     )
     raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
@@ -248,7 +249,7 @@ class CancellationReason(models.TextChoices):
 
 
 class MarketplaceReason(models.Model):
-    """A reason code the marketplace accepts for this account (Walmart: documented; Mirakl: RE01)."""
+    """A reason code the marketplace accepts for this account (documented in its spec, or listed by it)."""
 
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.CASCADE, related_name="reasons")
     code = models.CharField(max_length=100)
@@ -295,7 +296,7 @@ class Cancellation(models.Model):
     reason_code = models.CharField(max_length=100, help_text="The code sent to the marketplace.")
     reason = models.CharField(max_length=30, choices=CancellationReason.choices, blank=True)
     note = models.TextField(blank=True)
-    # Amounts sent (Mirakl OR30); zero for Walmart, which takes quantities only.
+    # Amounts sent, where the marketplace's cancel carries amounts; zero where it takes quantities only.
     amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     taxes = models.JSONField(default=list, blank=True, help_text="[{code, amount}] sent")
@@ -308,7 +309,7 @@ class Cancellation(models.Model):
     status = models.CharField(
         max_length=20, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, db_index=True
     )
-    marketplace_reference = models.CharField(max_length=100, blank=True, help_text="Mirakl cancelation_id")
+    marketplace_reference = models.CharField(max_length=100, blank=True, help_text="The marketplace's cancellation id")
     error_code = models.CharField(max_length=200, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -391,7 +392,7 @@ class MarketplaceCall(models.Model):
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="calls")
     operation = models.CharField(max_length=30, db_index=True)  # cancel, get_order, list_orders, reasons, token
     state = models.CharField(max_length=10, choices=CallState.choices, default=CallState.DONE, db_index=True)
-    batch_key = models.CharField(max_length=200, blank=True, help_text="Walmart purchase order / Mirakl account.")
+    batch_key = models.CharField(max_length=200, blank=True, help_text="The backend's batch key.")
     method = models.CharField(max_length=10, blank=True)
     url = models.TextField(blank=True)
     request_headers = models.JSONField(default=dict, blank=True)
@@ -410,13 +411,15 @@ class MarketplaceCall(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "claimed_at"], name="call_state_idx")]
+        # Bodies and headers hold customer names, addresses and phone numbers: shown only with this permission.
+        permissions = [("view_call_bodies", "Can see marketplace call bodies (customer data)")]
 
     def __str__(self) -> str:
         return f"{self.operation} {self.method} {self.status_code or ''}".strip()
 
 
 class InventoryAdjustment(models.Model):
-    """Units to report in the next inventory feed after a confirmed cancellation (Walmart asks for it)."""
+    """Units to report in the next inventory feed after a confirmed cancellation (marketplaces ask for it)."""
 
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="inventory_adjustments")
     cancellation = models.OneToOneField(Cancellation, on_delete=models.CASCADE, related_name="inventory_adjustment")
@@ -443,3 +446,17 @@ from .integration_models import (  # noqa: E402, F401
     WebhookDelivery,
     WebhookEndpoint,
 )
+
+
+class AttentionNote(models.Model):
+    """Who took a cancellation that needs attention, and their note (the dashboard's queue)."""
+
+    cancellation = models.OneToOneField(Cancellation, on_delete=models.CASCADE, related_name="attention_note")
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, max_length=2000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Note on cancellation {self.cancellation_id}"

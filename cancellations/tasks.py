@@ -64,3 +64,11 @@ def webhook_delivery_task(delivery_id: int) -> str:
 def outbound_sweep_task() -> dict:
     """Due webhook deliveries, the alert digest and old events (on the webhooks queue)."""
     return outbound_sweep()
+
+
+@shared_task(ignore_result=True)
+def call_bodies_blank_task() -> int:
+    """Daily: blank call bodies older than CALL_BODY_RETENTION_DAYS."""
+    from .services.call_retention import call_bodies_blank
+
+    return call_bodies_blank()

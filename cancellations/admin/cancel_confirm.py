@@ -3,12 +3,12 @@
 GET ``?ids=1,2,3`` shows what would be cancelled (grouped per account, amounts, what is not cancellable and
 why, the seller cancellation rate before and after). POST with ``_recalculate`` previews again with the
 edited quantities and reasons; POST with ``_confirm`` asks the service for the cancellations. The page carries
-a ``request_id`` made on GET, so submitting twice creates nothing new.
+a ``request_id`` token issued and signed on GET for this user and these lines (``request_identity``), so
+submitting twice creates nothing new and no client can choose or reuse another request's identity.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from ..services import (
     cancellation_request,
 )
 from ..services.cancellation_request import MAX_LINES_PER_REQUEST
+from ..services.request_identity import RequestTokenError, admin_request_id, admin_request_token_issue
 
 MAX_ID = 2**63 - 1
 
@@ -80,13 +81,6 @@ def _parse_ids(raw: str) -> list[int] | None:
     return list(dict.fromkeys(ids)) if all(0 < i <= MAX_ID for i in ids) else None
 
 
-def _parse_request_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except (TypeError, ValueError):
-        return None
-
-
 def _quantity(raw: str) -> int | None | str:
     """The typed quantity: an int, None when left empty, or an error message."""
     raw = (raw or "").strip()
@@ -109,18 +103,21 @@ def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRe
         return HttpResponseRedirect(reverse("admin:cancellations_orderline_changelist"))
 
     if request.method != "POST":
-        return _render(request, model_admin, ids=ids, request_id=uuid.uuid4())
+        return _render(request, model_admin, ids=ids,
+                       request_id=admin_request_token_issue(user=request.user, line_ids=ids))
 
-    request_id = _parse_request_id(request.POST.get("request_id", ""))
-    if request_id is None:
-        return HttpResponseBadRequest("Missing or malformed request_id.")
+    token = request.POST.get("request_id", "")
+    try:
+        request_id = admin_request_id(token=token, user=request.user, line_ids=ids)
+    except RequestTokenError as exc:
+        return HttpResponseBadRequest(str(exc))
     if "_confirm" not in request.POST:
-        return _render(request, model_admin, ids=ids, request_id=request_id)
+        return _render(request, model_admin, ids=ids, request_id=token)
 
     line_requests, input_errors = _line_requests(request.POST, ids)
     if input_errors or not line_requests:
         extra = [] if line_requests else [LineError(None, "lines", "Every line is left out: nothing to cancel.")]
-        return _render(request, model_admin, ids=ids, request_id=request_id,
+        return _render(request, model_admin, ids=ids, request_id=token,
                        errors=input_errors + extra)
     repeated = Cancellation.objects.filter(request_id=request_id).exists()
     try:
@@ -130,7 +127,7 @@ def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRe
             accept_others=request.POST.get("accept_other_lines") == "on",
         )
     except CancellationRequestError as exc:
-        return _render(request, model_admin, ids=ids, request_id=request_id,
+        return _render(request, model_admin, ids=ids, request_id=token,
                        errors=exc.errors)
 
     accounts = {c.account_id for c in created}
@@ -158,7 +155,7 @@ def _line_requests(post, ids: list[int]) -> tuple[list[LineRequest], list[LineEr
     return requests, errors
 
 
-def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], request_id: uuid.UUID,
+def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], request_id: str,
             errors: list[LineError] = ()) -> TemplateResponse:
     post = request.POST if request.method == "POST" else {}
     reason = post.get("reason", "")

@@ -5,15 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from ..dashboard import needs_attention_q
 from ..marketplaces.registry import spec_for
-from ..models import Cancellation, CancellationEvent, InventoryAdjustment, MarketplaceCall, MarketplaceReason
+from ..models import (
+    AttentionNote,
+    Cancellation,
+    CancellationEvent,
+    InventoryAdjustment,
+    MarketplaceCall,
+    MarketplaceReason,
+)
 from ..services import CancellationStateError, cancellation_retry, cancellation_verify_request
 from .display import admin_link, body, changelist_link, http_badge, pre, shorten, status_badge
 from .integrations import InventoryExportAdminMixin
@@ -99,6 +109,24 @@ class CancellationAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("account", "line__order", "requested_by")
+
+    def get_urls(self):
+        take = path("attention/<int:pk>/", self.admin_site.admin_view(self.attention_view),
+                    name="cancellations_cancellation_attention")
+        return [take, *super().get_urls()]
+
+    def attention_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """Take a cancellation of the needs-attention queue and/or write its note (POST from the dashboard)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_request_cancellation_permission(request):
+            raise PermissionDenied("You may not work the needs-attention queue.")
+        cancellation = get_object_or_404(Cancellation, pk=pk)
+        note = request.POST.get("note", "").strip()[:2000]
+        AttentionNote.objects.update_or_create(cancellation=cancellation,
+                                               defaults={"note": note, "taken_by": request.user})
+        self.message_user(request, f"{cancellation}: taken by {request.user}.", messages.SUCCESS)
+        return HttpResponseRedirect(f"{reverse('admin:index')}#attention-{pk}")
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         return lookup in self.extra_lookups or super().lookup_allowed(lookup, value, request)
@@ -216,6 +244,9 @@ class AnswerFilter(admin.SimpleListFilter):
         return queryset.filter(match[1]) if match else queryset
 
 
+VIEW_CALL_BODIES = "cancellations.view_call_bodies"
+
+
 @admin.register(MarketplaceCall)
 class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every exchange with a marketplace. Secrets were masked when the exchange was recorded."""
@@ -235,8 +266,17 @@ class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
                                                       "response_body_pretty"]}),
     ]
 
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if request.user.has_perm(VIEW_CALL_BODIES):
+            return self.fieldsets
+        return [self.fieldsets[0], ("Request and response", {
+            "fields": ["method", "url", "status_code"],
+            "description": "Headers and bodies hold customer data: they are shown only to users with the "
+                           "permission “Can see marketplace call bodies”.",
+        })]
+
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [name for _, options in self.fieldsets for name in options["fields"]]
+        return [name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("account").annotate(cancellation_total=Count(

@@ -43,19 +43,12 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class MarketplaceCallSerializer(serializers.ModelSerializer):
+    """A call's metadata. Never its headers or bodies: they hold customer data (names, addresses, phones)."""
+
     class Meta:
         model = MarketplaceCall
         fields = ["id", "operation", "state", "method", "url", "status_code", "duration_ms", "correlation_id",
-                  "error", "created_at"]
-        read_only_fields = fields
-
-
-class MarketplaceCallDetailSerializer(MarketplaceCallSerializer):
-    """A call with its (already masked) headers and bodies."""
-
-    class Meta(MarketplaceCallSerializer.Meta):
-        fields = [*MarketplaceCallSerializer.Meta.fields, "request_headers", "request_body",
-                  "response_headers", "response_body", "completed_at"]
+                  "error", "created_at", "completed_at"]
         read_only_fields = fields
 
 
@@ -90,7 +83,6 @@ class CancellationSerializer(serializers.ModelSerializer):
 
 
 class CancellationDetailSerializer(CancellationSerializer):
-    calls = MarketplaceCallDetailSerializer(many=True, read_only=True)
     events = CancellationEventSerializer(many=True, read_only=True)
 
     class Meta(CancellationSerializer.Meta):

@@ -98,6 +98,8 @@ class MarketplaceSpec:
     default_auth: str = ""
     #: True when the credentials name their mode (``{"auth": "oauth", ...}``), as Walmart's do.
     auth_in_credentials: bool = False
+    #: The mode of an account that names none (made before modes were recorded); ``default_auth`` if empty.
+    unnamed_auth: str = ""
     options: tuple[OptionField, ...] = ()
     #: A boolean account option that, set to false, means the marketplace cancels whole orders only: a request
     #: must then take every open unit of every line of an order ("" when partial cancels are always allowed).
@@ -133,6 +135,13 @@ class MarketplaceSpec:
 
     def auth_mode(self, key: str) -> AuthMode | None:
         return next((m for m in self.auth_modes if m.key == key), None)
+
+    def account_auth(self, options: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """The auth mode an account uses: the one it names (options, then credentials), else the implied one."""
+        named = options.get("auth") or credentials.get("auth")
+        if isinstance(named, str) and self.auth_mode(named) is not None:
+            return named
+        return self.unnamed_auth or self.default_auth
 
     @property
     def has_auth_choice(self) -> bool:

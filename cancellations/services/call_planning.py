@@ -1,6 +1,7 @@
 """Grouping due cancellations into the fewest marketplace calls (the outbox rows) and enqueueing them.
 
-One Walmart call per purchase order; one Mirakl call per account per up to 100 lines. A line never has two
+Each backend says which lines may share a call (``batch_key``: a purchase order, or an account's tax mode) and
+how many (``max_lines_per_cancel``). A line never has two
 cancellations in flight in one call or in two calls at once, so results and verification stay unambiguous.
 """
 
@@ -10,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from ..marketplaces.base import LineCancel
-from ..marketplaces.registry import backend_class, spec_for
+from ..marketplaces.registry import backend_class
 from ..marketplaces.spec import REFUSE
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
 from .enqueue import calls_enqueue_on_commit
@@ -21,7 +22,7 @@ def _other_refusable_lines(c: Cancellation) -> tuple[str, ...]:
     """Ids of the order's other lines waiting for a decision (only asked when the request accepts them)."""
     if not c.accept_other_lines:
         return ()
-    spec = spec_for(c.line.order.account.marketplace)
+    spec = c.line.order.account.spec
     return tuple(line.external_id for line in c.line.order.lines.exclude(pk=c.line_id)
                  if spec.operation_for(line.status) == REFUSE)
 
@@ -35,7 +36,7 @@ def line_cancel_from(c: Cancellation) -> LineCancel:
         taxes=taxes_from_json(c.taxes), shipping_taxes=taxes_from_json(c.shipping_taxes),
         currency=c.currency or order.currency, tax_mode=order.tax_mode, previously_cancelled=c.line.cancelled_quantity,
         line_status=c.line.status, fees=taxes_from_json(c.fees), accept_others=_other_refusable_lines(c),
-        whole_order=spec_for(order.account.marketplace).cancels_whole_orders(order.account.options),
+        whole_order=order.account.spec.cancels_whole_orders(order.account.options),
     )
 
 

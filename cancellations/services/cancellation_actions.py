@@ -27,8 +27,9 @@ def _locked(cancellation: Cancellation) -> Cancellation:
 def cancellation_retry(*, cancellation: Cancellation, user=None, source: str) -> Cancellation:
     """Try a failed or rejected cancellation again, with a fresh attempt budget.
 
-    It is checked and priced again like a new request (the line is locked; Mirakl amounts are recomputed
-    from what remains now). If its last outcome was never settled, the order is read back first.
+    It is checked and priced again like a new request (the line is locked; amounts, where the marketplace
+    takes them, are recomputed from what remains now). If its last outcome was never settled, the order is
+    read back first.
     """
     c = _locked(cancellation)
     if c.status not in RETRYABLE:

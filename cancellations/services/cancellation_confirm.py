@@ -12,6 +12,7 @@ from ..models import Cancellation, CancellationStatus, InventoryAdjustment, Orde
 from .events import inventory_adjustments_created
 from .history import cancellations_transition
 from .line_money import CANCELLED_FIELDS, amounts_from_stored, cancelled_fields, line_cancelled
+from .rows import rows_save
 
 
 def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]], *, message: str = "") -> None:
@@ -42,9 +43,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
                     "fees": c.fees,
                 }]
         c.marketplace_reference = reference
-    OrderLine.objects.bulk_update(
-        lines.values(), ["status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations"]
-    )
+    rows_save(OrderLine, lines.values(), ["status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations"])
     cancellations_transition(
         [c for c, _ in pairs], CancellationStatus.CONFIRMED, message=message or "Confirmed by the marketplace",
         confirmed_at=timezone.now(), marketplace_reference=lambda c: c.marketplace_reference, error_code="",

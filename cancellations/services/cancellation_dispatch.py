@@ -125,15 +125,16 @@ def _cancel_send(permit: SendPermit, account: MarketplaceAccount, recorder: Call
         permit.release()
 
 
-@transaction.atomic
 def _followups_plan(line_ids: set[int]) -> None:
     """Cancellations that waited for these lines' call to finish can go now."""
-    waiting = list(
-        Cancellation.objects.select_related("line__order__account")
-        .filter(line_id__in=line_ids, status=CancellationStatus.PENDING)
-        .exclude(calls__state__in=[CallState.QUEUED, CallState.SENDING])
-    )
-    calls_plan(waiting)
+    if not Cancellation.objects.filter(line_id__in=line_ids, status=CancellationStatus.PENDING).exists():
+        return  # the usual case: one simple query, no transaction
+    with transaction.atomic():
+        calls_plan(list(
+            Cancellation.objects.select_related("line__order__account")
+            .filter(line_id__in=line_ids, status=CancellationStatus.PENDING)
+            .exclude(calls__state__in=[CallState.QUEUED, CallState.SENDING])
+        ))
 
 
 @transaction.atomic

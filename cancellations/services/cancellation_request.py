@@ -12,14 +12,13 @@ from django.db import IntegrityError, transaction
 
 from .. import pricing
 from ..marketplaces.base import LineCancel, LineTax, PreparedCall
-from ..marketplaces.registry import backend_class, get_backend, spec_for
+from ..marketplaces.registry import backend_class, get_backend
 from ..marketplaces.spec import REFUSE
 from ..models import (
     IN_FLIGHT_STATUSES,
     Cancellation,
     CancellationEvent,
     CancellationStatus,
-    Marketplace,
     MarketplaceAccount,
     OrderLine,
 )
@@ -157,7 +156,7 @@ def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool,
         pl = PreviewLine(line=line, quantity=quantity)
         group.lines.append(pl)
         problem = _line_problem(line, account, cancellable, lr, quantity)
-        if problem is None and account.marketplace == Marketplace.MIRAKL:
+        if problem is None and account.spec.cancel_carries_amounts:
             # Amounts do not depend on the reason, so they are shown even before one is chosen.
             pl.amounts = pricing.cancellation_amounts(_money(line), already, quantity)
         asked_reason = lr.reason or reason
@@ -183,8 +182,7 @@ def _order_rules(preview: CancellationPreview, asked: dict[int, LineRequest], *,
     """Rules over whole orders, from the spec: a refusal decides every waiting line of its order (unless the
     request accepts the others, where the account allows it); an account that cancels whole orders only must
     be asked for every open unit of every line of the order. One query for the orders involved."""
-    ok = [pl for pl in preview.lines_ok()]
-    checked = [pl for pl in ok if _refuses(pl.line) or _whole_orders_only(pl.line)]
+    checked = [pl for pl in preview.lines_ok() if _refuses(pl.line) or _whole_orders_only(pl.line)]
     if not checked:
         return
     siblings: dict[int, list[OrderLine]] = defaultdict(list)
@@ -193,7 +191,6 @@ def _order_rules(preview: CancellationPreview, asked: dict[int, LineRequest], *,
         siblings[line.order_id].append(line)
     for pl in checked:
         line, account = pl.line, pl.line.order.account
-        spec = spec_for(account.marketplace)
         others = [o for o in siblings[line.order_id] if o.pk not in asked and o.cancellable_quantity > 0]
         if _refuses(line):
             waiting = [o.external_id for o in others if _refuses(o)]
@@ -201,14 +198,14 @@ def _order_rules(preview: CancellationPreview, asked: dict[int, LineRequest], *,
                 problem = ("line", f"Order {line.order.external_id} has other lines waiting for acceptance "
                            f"({', '.join(waiting)}): the marketplace needs a decision on each in the same call. "
                            "Refuse them too, or accept them in the same call.")
-            elif waiting and not spec.allows_partial_acceptance(account.options):
+            elif waiting and not account.spec.allows_partial_acceptance(account.options):
                 problem = ("line", f"{account.name} does not allow accepting some lines of an order while refusing "
                            f"others; refuse every waiting line of order {line.order.external_id}.")
             else:
                 continue
         else:
-            partial = [o.external_id for o in others if not _status_blocks(o)]
-            partial += [line.external_id] if pl.quantity < pl.line.quantity - pl.line.cancelled_quantity else []
+            partial = [o.external_id for o in others]  # cancellable lines of the order not asked for
+            partial += [line.external_id] if pl.quantity < line.quantity - line.cancelled_quantity else []
             if not partial:
                 continue
             problem = ("line", f"{account.name} cancels whole orders only (the marketplace does not let this shop "
@@ -222,18 +219,18 @@ def _call_name(pl: PreviewLine) -> str:
     line, account = pl.line, pl.line.order.account
     return backend_class(account.marketplace).call_name(LineCancel(
         ref=0, order_id=line.order.external_id, line_id=line.external_id, quantity=pl.quantity, reason_code="",
-        line_status=line.status, whole_order=spec_for(account.marketplace).cancels_whole_orders(account.options),
+        line_status=line.status, whole_order=_whole_orders_only(line),
     ))
 
 
 def _refuses(line: OrderLine) -> bool:
     """The line is refused whole rather than cancelled (an order not accepted yet)."""
-    return spec_for(line.order.account.marketplace).operation_for(line.status) == REFUSE
+    return line.order.account.spec.operation_for(line.status) == REFUSE
 
 
 def _whole_orders_only(line: OrderLine) -> bool:
     account = line.order.account
-    return spec_for(account.marketplace).cancels_whole_orders(account.options)
+    return account.spec.cancels_whole_orders(account.options)
 
 
 def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: int) -> tuple[str, str] | None:

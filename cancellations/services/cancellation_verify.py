@@ -86,7 +86,7 @@ def _applied(c: Cancellation, remote_line, reports_ids: bool) -> LineResult | No
     """The confirmation if the marketplace's line shows this cancellation took effect, else None.
 
     Units cancelled must have grown by at least ours since we sent it; where the marketplace lists its
-    cancellations with ids (Mirakl), one we do not know yet, of our quantity, must also be there.
+    cancellations with ids, one we do not know yet, of our quantity, must also be there.
     """
     if remote_line is None or remote_line.cancelled_quantity < (c.baseline_cancelled_quantity or 0) + c.quantity:
         return None

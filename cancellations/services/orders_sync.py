@@ -68,7 +68,7 @@ def _line_values(ml: MarketplaceOrderLine) -> dict:
         "shipping_taxes": _taxes(ml.shipping_taxes), "fees": tax_json(ml.fees), "status": ml.status,
         "open_quantity": ml.open_quantity,
         **cancelled_fields(total, line_quantity=ml.quantity),
-        # Walmart reports units, not amounts: its cancelled quantity is the line's own figure.
+        # A marketplace that reports units, not amounts: its cancelled quantity is the line's own figure.
         "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity),
         "marketplace_cancellations": [
             {"id": e.id, "quantity": e.quantity, "amount": str(e.amount), "shipping_amount": str(e.shipping_amount),

@@ -126,3 +126,50 @@ def test_index_hides_the_dashboard_from_users_who_cannot_see_cancellations(clien
     user.user_permissions.add(Permission.objects.get(codename="view_cancellation"))
     client.force_login(User.objects.get(pk=user.pk))
     assert "cancellations-dashboard" in client.get(reverse("admin:index")).content.decode()
+
+
+def test_attention_queue_says_why_and_a_person_takes_an_item_with_a_note(admin_client, account):
+    from cancellations.models import AttentionNote
+
+    orders = _orders(account, 3)
+    failed = cancellation_create(orders[0].lines.get(), status="failed", error_message="Account problem")
+    waiting = cancellation_create(orders[1].lines.get(), status="pending")
+    _backdate(waiting, hours=2)  # waiting too long
+    cancellation_create(orders[2].lines.get(), status="pending")  # just asked: fine
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert 'id="attention-queue"' in page and "Needs attention (2)" in page
+    assert "Failed: Account problem" in page and "Pending for 2 h 0 min" in page
+
+    url = reverse("admin:cancellations_cancellation_attention", args=[failed.pk])
+    assert admin_client.get(url).status_code == 405
+    answer = admin_client.post(url, {"note": "Asked the seller to renew the API key", "take": "1"})
+    assert answer.status_code == 302
+    note = AttentionNote.objects.get(cancellation=failed)
+    assert (note.note, note.taken_by.username) == ("Asked the seller to renew the API key", "admin")
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert 'value="Asked the seller to renew the API key"' in page and ">admin</td>" in page
+
+
+def test_a_viewer_cannot_take_queue_items(client, account, django_user_model):
+    failed = cancellation_create(_orders(account, 1)[0].lines.get(), status="failed")
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_cancellation"))
+    client.force_login(viewer)
+    assert 'name="note"' not in client.get(reverse("admin:index")).content.decode()
+    url = reverse("admin:cancellations_cancellation_attention", args=[failed.pk])
+    assert client.post(url, {"note": "x"}).status_code == 403
+
+
+def test_rate_trend_is_a_chart_against_the_threshold(admin_client, account):
+    from cancellations.dashboard import rate_trends
+
+    orders = _orders(account, 10, days_ago=50)
+    old = cancellation_create(orders[0].lines.get(), status="confirmed")
+    _backdate(old, days=50)
+    trend = rate_trends()[account.pk]
+    assert len(trend.points) == 31 and trend.threshold == Decimal("0.03")
+    by_age = {(timezone.localdate() - day).days: rate for day, rate in trend.points}
+    assert by_age[42] == Decimal("0.1000")  # 1 of the 10 orders placed 50 days ago, seen from 42 days ago
+    assert by_age[0] == Decimal("0") and by_age[90] == Decimal("0")
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert '<svg class="rate-trend"' in page and "threshold 3.00 %" in page
