@@ -57,6 +57,10 @@ class MarketplaceAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The last "Test connection": when, and what it found (or what failed, with the next step).
+    connection_checked_at = models.DateTimeField(null=True, blank=True)
+    connection_result = models.CharField(max_length=1000, blank=True)
+
     class Meta:
         ordering = ["name"]
 
