@@ -16,6 +16,7 @@ SPEC = MarketplaceSpec(
     currency="CAD",
     # Not yet accepted: refused whole (OR21). Not yet debited or shipped: cancelled (OR30, or OR29 for whole
     # orders). SHIPPED, TO_COLLECT, RECEIVED, CLOSED, REFUSED, CANCELED...: nothing (a refund is another matter).
+    cancelled_line_status="CANCELED",
     line_operations={"waiting_acceptance": REFUSE, "waiting_debit": CANCEL, "waiting_debit_payment": CANCEL,
                      "shipping": CANCEL},
     rate_threshold=Decimal("0.02"),
