@@ -113,7 +113,8 @@ def _print_bulk(r: dict, label: str) -> None:
         print(f"{label} {r['error']}")
         return
     print(f"{label} {r['calls']} calls ({r['lines']} lines): wall {r['wall']:6.2f} s, limit {r['limit']:5.2f} s, "
-          f"ratio {r['ratio']:.2f}; worker CPU {r['cpu_per_call'] * 1000:5.1f} ms/call; "
+          f"ratio {r['ratio']:.2f}; worker CPU {r['cpu_per_call'] * 1000:5.1f} ms/call "
+          f"(sandbox {r.get('sandbox_cpu_per_call', 0) * 1000:5.1f}); "
           f"{r['confirmed']}/{r['lines']} confirmed")
 
 
@@ -327,7 +328,7 @@ def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers:
         for account in accounts:
             knobs_set(account, latency_ms=latency_ms)
         ids = []
-        cpu_before, started = worker.cpu(), time.perf_counter()
+        cpu_before, started, here_before = worker.cpu(), time.perf_counter(), time.process_time()
         for account in accounts:
             lines = OrderLine.objects.filter(order__account=account).order_by("pk")
             if account.marketplace == "mirakl":
@@ -338,12 +339,13 @@ def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers:
         settled_wait(ids)
         wall = time.perf_counter() - started
         cpu = worker.cpu() - cpu_before
+        here = time.process_time() - here_before  # this process: the sandbox answering (and the polling)
     finally:
         worker.stop()
     calls = cancel_calls(*accounts)
     limit = calls * latency_ms / 1000 / workers
     return {"calls": calls, "lines": len(ids), "wall": wall, "limit": limit, "ratio": limit / wall,
-            "cpu_per_call": cpu / max(calls, 1),
+            "cpu_per_call": cpu / max(calls, 1), "sandbox_cpu_per_call": here / max(calls, 1),
             "confirmed": Cancellation.objects.filter(pk__in=ids, status="confirmed").count()}
 
 

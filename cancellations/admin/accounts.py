@@ -169,7 +169,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     def credentials_status(self, obj: MarketplaceAccount) -> str:
         return credentials_summary(obj.credentials) if obj.pk else "not configured"
 
-    @admin.display(description="Now")
+    @admin.display(description="Current pace")
     def sending_pace(self, obj: MarketplaceAccount) -> str:
         if not obj.pk:
             return "-"
