@@ -66,11 +66,12 @@ def main() -> None:
             r = part_run("bulk", auth=auth, orders=orders, mirakl_lines=0, latency_ms=50, workers=8)
             _print_bulk(r, f"walmart {auth:<9}")
     if "bulk" in only:
-        print("\n## 2. Bulk throughput: W=8 Celery workers (threads) on Redis + PostgreSQL "
+        print("\n## 2. Bulk throughput: W=8 Celery workers on Redis + PostgreSQL "
               "(ratio = calls x L / W / wall; target >= 0.8 at L=300 ms)")
-        for latency in (300, 50):
-            r = part_run("bulk", auth="signature", orders=orders, mirakl_lines=300, latency_ms=latency, workers=8)
-            _print_bulk(r, f"L={latency:>3} ms   ")
+        for latency, pool in ((300, "threads"), (300, "prefork"), (50, "threads")):
+            r = part_run("bulk", auth="signature", orders=orders, mirakl_lines=300, latency_ms=latency, workers=8,
+                         pool=pool)
+            _print_bulk(r, f"L={latency:>3} ms {pool:<8}")
     if "api" in only:
         print("\n## 3. API answer time, 200 lines vs 2 lines (per-line ratio = (t200/200)/(t2/2); target <= 0.05, "
               "0 marketplace calls before the answer; L=300 ms)")
@@ -258,7 +259,7 @@ def process_tree_cpu(pid: int) -> float:
 class Worker:
     """``celery worker --pool threads --concurrency W`` on the bench database and Redis, on its own queue."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, pool: str = "threads") -> None:
         from backoffice.celery import app
 
         self.queue = f"bench-{os.getpid()}"
@@ -266,7 +267,7 @@ class Worker:
         env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": self.queue}
         self.log = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "threads", "--concurrency",
+            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", pool, "--concurrency",
              str(concurrency), "--queues", self.queue, "--without-mingle", "--without-gossip", "--without-heartbeat",
              "--loglevel", "INFO"], cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
@@ -309,7 +310,7 @@ def cancel_calls(*accounts, status: int | None = None) -> int:
 # -------------------------------------------------------------------------------------------- parts
 
 
-def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers: int) -> dict:
+def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers: int, pool: str = "threads") -> dict:
     """N Walmart purchase orders (2 lines each) and Mirakl lines, all in one request; W worker threads."""
     django_setup(broker=True)
     from cancellations.models import Cancellation, OrderLine
@@ -323,7 +324,7 @@ def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers:
         mirakl_orders_add(accounts[1], math.ceil(mirakl_lines / 3), 3)
     for account in accounts:
         orders_sync(account=account)
-    worker = Worker(workers)
+    worker = Worker(workers, pool)
     try:
         for account in accounts:
             knobs_set(account, latency_ms=latency_ms)

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -134,7 +134,7 @@ class LocalStore:
     def read(self, account_id: int) -> PaceState:
         with self._lock:
             state = self._states.get(account_id) or PaceState()
-            return PaceState(**json.loads(json.dumps(asdict(state))))
+            return PaceState(**json.loads(json.dumps(state.__dict__)))
 
     def clear(self) -> None:
         with self._lock:
@@ -159,7 +159,7 @@ class RedisStore:
             state = _state_load(pipe.get(key))
             result = change(state)
             pipe.multi()
-            pipe.set(key, json.dumps(asdict(state)), ex=int(LEASE_SECONDS * 30))
+            pipe.set(key, json.dumps(state.__dict__), ex=int(LEASE_SECONDS * 30))
             return result
 
         return self.redis.transaction(transaction, key, value_from_callable=True)
