@@ -116,7 +116,7 @@ def _print_bulk(r: dict, label: str) -> None:
     print(f"{label} {r['calls']} calls ({r['lines']} lines): wall {r['wall']:6.2f} s, limit {r['limit']:5.2f} s, "
           f"ratio {r['ratio']:.2f}; worker CPU {r['cpu_per_call'] * 1000:5.1f} ms/call "
           f"(sandbox {r.get('sandbox_cpu_per_call', 0) * 1000:5.1f}); "
-          f"{r['confirmed']}/{r['lines']} confirmed")
+          f"{r['confirmed']}/{r['lines']} confirmed; {r.get('db_sessions', '?')} database sessions opened")
 
 
 # -------------------------------------------------------------------------------------------- set-up
@@ -287,6 +287,15 @@ class Worker:
             self.proc.kill()
 
 
+def db_sessions() -> int:
+    """Sessions (connections) PostgreSQL has opened on the bench database so far."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
 def settled_wait(ids: list[int], timeout: float = 600) -> float:
     """Seconds until none of these cancellations is pending, sending or scheduled for a retry."""
     from cancellations.models import Cancellation
@@ -329,6 +338,7 @@ def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers:
         for account in accounts:
             knobs_set(account, latency_ms=latency_ms)
         ids = []
+        sessions_before = db_sessions()
         cpu_before, started, here_before = worker.cpu(), time.perf_counter(), time.process_time()
         for account in accounts:
             lines = OrderLine.objects.filter(order__account=account).order_by("pk")
@@ -341,12 +351,13 @@ def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers:
         wall = time.perf_counter() - started
         cpu = worker.cpu() - cpu_before
         here = time.process_time() - here_before  # this process: the sandbox answering (and the polling)
+        sessions = db_sessions() - sessions_before
     finally:
         worker.stop()
     calls = cancel_calls(*accounts)
     limit = calls * latency_ms / 1000 / workers
     return {"calls": calls, "lines": len(ids), "wall": wall, "limit": limit, "ratio": limit / wall,
-            "cpu_per_call": cpu / max(calls, 1), "sandbox_cpu_per_call": here / max(calls, 1),
+            "cpu_per_call": cpu / max(calls, 1), "sandbox_cpu_per_call": here / max(calls, 1), "db_sessions": sessions,
             "confirmed": Cancellation.objects.filter(pk__in=ids, status="confirmed").count()}
 
 
