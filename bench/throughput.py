@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bo_throughput")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
+#: The sandbox's limit in the rate benchmark: low enough that even this shared 2-core machine can exceed it.
+RATE = 4
 
 
 # ------------------------------------------------------------------------------------------ orchestration
@@ -96,16 +98,16 @@ def main() -> None:
                   f"{s['calls'] / s['minimum']:.2f}; wall {s['wall']:.2f} s vs calls x L {s['calls_x_l']:.2f} s "
                   f"({s['calls_x_l'] / s['wall']:.2f})")
     if "rate" in only:
-        print("\n## 5. Sandbox rate limit R=10 calls/s per seller, 100 Walmart calls, L=50 ms "
+        print(f"\n## 5. Sandbox rate limit R={RATE} calls/s per seller, 60 Walmart calls, L=50 ms "
               "(achieved/R target >= 0.9; 429s must not grow with W)")
         for limit_known in (True, False):
             for workers in (2, 8):
-                r = part_run("rate", workers=workers, rate=10, calls=100, latency_ms=50, limit_known=limit_known)
-                label = "account limit 10/s" if limit_known else "no account limit"
+                r = part_run("rate", workers=workers, rate=RATE, calls=60, latency_ms=50, limit_known=limit_known)
+                label = f"account limit {RATE}/s" if limit_known else "no account limit"
                 if "error" in r:
                     print(f"{label:<19} W={workers}: {r['error']}")
                     continue
-                print(f"{label:<19} W={workers}: achieved {r['achieved']:.2f}/s = {r['achieved'] / 10:.2f} R, "
+                print(f"{label:<19} W={workers}: achieved {r['achieved']:.2f}/s = {r['achieved'] / RATE:.2f} R, "
                       f"429s {r['throttled']}, wall {r['wall']:.1f} s, all confirmed: {r['all_confirmed']}")
 
 
