@@ -1,21 +1,24 @@
-"""Marketplace credentials: the shape each marketplace (and Walmart auth mode) needs, checked in one place.
+"""Marketplace credentials and options: the shapes each marketplace's spec declares, checked in one place.
 
-Used by the API's account serializer and the admin's account form. Messages never contain a secret.
+Used by the API's account serializer (and its OpenAPI schema) and the admin's account form. Messages never
+contain a secret. A marketplace that is not configured is refused, never read as another one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 
 from .marketplaces.base import MarketplaceError
-from .marketplaces.walmart_ca.signing import load_private_key
-from .models import Marketplace
+from .marketplaces.registry import spec_for
+from .marketplaces.spec import AuthMode, CredentialField, MarketplaceSpec, OptionField
 
 UNKNOWN_KEY = "Unknown field."
+AUTH = "auth"
 
 
 class _Credentials(serializers.Serializer):
@@ -29,50 +32,85 @@ class _Credentials(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class WalmartSignatureCredentials(_Credentials):
-    auth = serializers.ChoiceField(choices=["signature"])
-    consumer_id = serializers.CharField(max_length=200)
-    channel_type = serializers.CharField(max_length=200)
-    private_key = serializers.CharField(max_length=10_000, help_text="Base64 PKCS#8 (Seller Center) or PEM.")
-
-    def validate_private_key(self, value: str) -> str:
+def _checked(field: CredentialField):
+    def validate(self, value: str) -> str:
         try:
-            load_private_key(value)
-        except MarketplaceError as exc:  # its message never contains the key
-            raise serializers.ValidationError(exc.message) from None
+            field.check(value)
+        except (MarketplaceError, ValueError) as exc:  # their messages never contain the value
+            raise serializers.ValidationError(getattr(exc, "message", None) or str(exc)) from None
         return value
 
-
-class WalmartOAuthCredentials(_Credentials):
-    auth = serializers.ChoiceField(choices=["oauth"])
-    client_id = serializers.CharField(max_length=200)
-    client_secret = serializers.CharField(max_length=500)
+    return validate
 
 
-class MiraklCredentials(_Credentials):
-    api_key = serializers.CharField(max_length=500)
+def _component(*words: str) -> str:
+    return "".join(part.capitalize() for word in words for part in word.replace("-", "_").split("_"))
 
 
-WALMART_SHAPES: dict[str, type[_Credentials]] = {
-    "signature": WalmartSignatureCredentials, "oauth": WalmartOAuthCredentials,
-}
+@cache
+def credentials_serializer(marketplace: str, mode: str) -> type[serializers.Serializer]:
+    """The serializer of one auth mode's credentials (also its OpenAPI component)."""
+    spec = spec_for(marketplace)
+    auth: AuthMode | None = spec.auth_mode(mode)
+    if auth is None:
+        raise LookupError(f"{marketplace} has no auth mode {mode!r}")
+    attrs: dict[str, Any] = {}
+    if spec.auth_in_credentials:
+        attrs[AUTH] = serializers.ChoiceField(choices=[auth.key])
+    for field in auth.fields:
+        attrs[field.key] = serializers.CharField(max_length=field.max_length, help_text=field.help_text or None)
+        if field.check is not None:
+            attrs[f"validate_{field.key}"] = _checked(field)
+    name = _component(spec.key, auth.key if spec.has_auth_choice else "", "credentials")
+    return type(name, (_Credentials,), {"__doc__": f"{spec.label}: {auth.label}.", **attrs})
+
+
+def credentials_mode(spec: MarketplaceSpec, data: Mapping[str, Any]) -> str:
+    """The auth mode ``data`` is for, or a ValidationError on ``auth``."""
+    if not spec.auth_in_credentials:
+        return spec.default_auth
+    auth = data.get(AUTH)
+    if auth is None:
+        raise serializers.ValidationError({AUTH: ["This field is required."]})
+    if not isinstance(auth, str) or spec.auth_mode(auth) is None:
+        raise serializers.ValidationError({AUTH: [f"Use one of: {', '.join(m.key for m in spec.auth_modes)}."]})
+    return auth
 
 
 @sensitive_variables("data")
 def credentials_validate(marketplace: str, data: Any) -> dict:
     """The credentials in the shape ``marketplace`` expects, or a ValidationError naming each bad key."""
+    try:
+        spec = spec_for(marketplace)
+    except LookupError:
+        raise serializers.ValidationError([f"Unknown marketplace {marketplace!r}."]) from None
     if not isinstance(data, Mapping):
         raise serializers.ValidationError(["Expected an object."])
-    if marketplace == Marketplace.WALMART_CA:
-        auth = data.get("auth")
-        if auth is None:
-            raise serializers.ValidationError({"auth": ["This field is required."]})
-        shape = WALMART_SHAPES.get(auth) if isinstance(auth, str) else None
-        if shape is None:
-            raise serializers.ValidationError({"auth": [f"Use one of: {', '.join(WALMART_SHAPES)}."]})
-    else:
-        shape = MiraklCredentials
-    serializer = shape(data=data)
+    serializer = credentials_serializer(spec.key, credentials_mode(spec, data))(data=data)
     if not serializer.is_valid():
         raise serializers.ValidationError(serializer.errors)
     return dict(serializer.validated_data)
+
+
+def _option_error(option: OptionField, value: Any) -> str:
+    if option.boolean:
+        return "" if isinstance(value, bool) else "Must be true or false."
+    if option.choices:
+        return "" if value in ("", *option.choices) else f"Use one of: {', '.join(option.choices)}."
+    kinds = (str, int) if option.integer_ok else (str,)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return "Must be a string or an integer." if option.integer_ok else "Must be a string."
+    return ""
+
+
+def options_validate(marketplace: str, options: Mapping[str, Any]) -> dict:
+    """Check each option the spec declares (``None`` means unset); undeclared keys are kept as given."""
+    spec = spec_for(marketplace)
+    errors = {}
+    for option in spec.options:
+        value = options.get(option.key)
+        if value is not None and (message := _option_error(option, value)):
+            errors[option.key] = [message]
+    if errors:
+        raise serializers.ValidationError(errors)
+    return dict(options)

@@ -107,7 +107,7 @@ class RateInfo:
 
     @property
     def over_threshold(self) -> bool:
-        return self.rate >= self.threshold  # Walmart CA: the rate must stay *under* 3 %
+        return self.rate >= self.threshold  # the rate must stay *under* the threshold
 
     @property
     def over_threshold_after(self) -> bool:

@@ -19,11 +19,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
 from .fields import EncryptedJSONField
-
-
-class Marketplace(models.TextChoices):
-    WALMART_CA = "walmart_ca", "Walmart Canada"
-    MIRAKL = "mirakl", "Mirakl"
+from .marketplaces.registry import marketplace_choices, spec_for
 
 
 class TaxMode(models.TextChoices):
@@ -35,14 +31,15 @@ class MarketplaceAccount(models.Model):
     """One seller account on one marketplace. Credentials are encrypted and write-only everywhere."""
 
     name = models.CharField(max_length=100, unique=True)
-    marketplace = models.CharField(max_length=20, choices=Marketplace.choices)
-    base_url = models.URLField(help_text="Marketplace host root, e.g. https://marketplace.walmartapis.com")
+    # Choices from settings.MARKETPLACES (a callable): adding a marketplace needs no migration.
+    marketplace = models.CharField(max_length=20, choices=marketplace_choices)
+    base_url = models.URLField(help_text="The marketplace API's host root (https).")
     enabled = models.BooleanField(default=True)
     credentials = EncryptedJSONField(default=dict, blank=True)
     options = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Walmart: {'auth': 'signature'|'oauth'}; Mirakl: {'shop_id': ..., 'tax_mode': ...}",
+        help_text="The marketplace's account options, and 'auth' (the auth mode) where it offers several.",
     )
     # What the stored credentials were given for (marketplace, auth mode, host). Set whenever credentials are
     # saved; a backend refuses to send them anywhere else (see ``credentials_destination``).
@@ -60,11 +57,15 @@ class MarketplaceAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The last "Test connection": when, and what it found (or what failed, with the next step).
+    connection_checked_at = models.DateTimeField(null=True, blank=True)
+    connection_result = models.CharField(max_length=1000, blank=True)
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
-        """The name, with the marketplace unless the name already says it ("Best Buy CA (Mirakl)")."""
+        """The name, with the marketplace unless the name already says it ("Shop CA (Marketplace X)")."""
         label = self.get_marketplace_display()
         said = any(word.lower() in self.name.lower() for word in (label, label.split()[0]) if word)
         return self.name if said else f"{self.name} ({label})"
@@ -100,8 +101,13 @@ class MarketplaceAccount(models.Model):
         return not self.credentials or self.credentials_bound_to == self.credentials_destination()
 
     @property
+    def spec(self):
+        """What the marketplace declares (``marketplaces.spec.MarketplaceSpec``)."""
+        return spec_for(self.marketplace)
+
+    @property
     def auth_mode(self) -> str:
-        return self.options.get("auth", "signature") if self.marketplace == Marketplace.WALMART_CA else "api_key"
+        return self.spec.account_auth(self.options or {}, self.credentials or {})
 
 
 class AccountChange(models.Model):
@@ -130,7 +136,7 @@ class AccountChange(models.Model):
 class Order(models.Model):
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="orders")
     external_id = models.CharField(
-        max_length=100, help_text="Walmart purchaseOrderId / Mirakl order_id", db_index=True
+        max_length=100, help_text="The marketplace's order id", db_index=True
     )
     customer_order_id = models.CharField(max_length=100, blank=True, db_index=True)
     status = models.CharField(max_length=50, blank=True, help_text="As the marketplace reports it.")
@@ -139,6 +145,8 @@ class Order(models.Model):
     tax_mode = models.CharField(max_length=20, choices=TaxMode.choices, default=TaxMode.TAX_EXCLUDED)
     raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="Last synced payload.")
     synced_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time the order was read from the marketplace (changed or not).")
 
     class Meta:
         ordering = ["-ordered_at", "-id"]
@@ -150,7 +158,8 @@ class Order(models.Model):
         return f"{self.external_id} ({self.account.name})"
 
 
-IN_FLIGHT_STATUSES = ("pending", "sending", "retry_scheduled", "verifying")
+# Statuses whose units are held: not cancellable again (needs_attention: it may have applied; a person decides).
+IN_FLIGHT_STATUSES = ("pending", "sending", "retry_scheduled", "verifying", "needs_attention")
 
 
 class OrderLineQuerySet(models.QuerySet):
@@ -165,7 +174,7 @@ class OrderLineQuerySet(models.QuerySet):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    external_id = models.CharField(max_length=100, help_text="Walmart lineNumber / Mirakl order_line_id")
+    external_id = models.CharField(max_length=100, help_text="The marketplace's order line id")
     sku = models.CharField(max_length=100, db_index=True)
     title = models.CharField(max_length=300, blank=True)
     quantity = models.PositiveIntegerField()
@@ -178,7 +187,7 @@ class OrderLine(models.Model):
     cancelled_quantity = models.PositiveIntegerField(default=0, help_text="Confirmed cancelled units.")
     open_quantity = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="Units the marketplace still lets the seller cancel, where it tracks status per unit (Walmart).",
+        help_text="Units the marketplace still lets the seller cancel, where it tracks status per unit.",
     )
     # Amounts already cancelled on the marketplace (confirmed), so the next cancel never exceeds the rest.
     cancelled_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
@@ -186,7 +195,7 @@ class OrderLine(models.Model):
     cancelled_taxes = models.JSONField(default=dict, blank=True, help_text="{tax code: amount cancelled}")
     cancelled_shipping_taxes = models.JSONField(default=dict, blank=True)
     marketplace_cancellations = models.JSONField(
-        default=list, blank=True, help_text="Cancellations the marketplace reports on this line (Mirakl ids)."
+        default=list, blank=True, help_text="Cancellations the marketplace reports on this line (with their ids)."
     )
     raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
@@ -235,7 +244,7 @@ class CancellationReason(models.TextChoices):
 
 
 class MarketplaceReason(models.Model):
-    """A reason code the marketplace accepts for this account (Walmart: documented; Mirakl: RE01)."""
+    """A reason code the marketplace accepts for this account (documented in its spec, or listed by it)."""
 
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.CASCADE, related_name="reasons")
     code = models.CharField(max_length=100)
@@ -263,9 +272,12 @@ class CancellationStatus(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
+    #: The marketplace's state cannot tell whether our cancel applied: a person settles it; never resent on its own.
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
-TERMINAL_STATUSES = (CancellationStatus.CONFIRMED, CancellationStatus.REJECTED, CancellationStatus.FAILED)
+TERMINAL_STATUSES = (CancellationStatus.CONFIRMED, CancellationStatus.REJECTED, CancellationStatus.FAILED,
+                     CancellationStatus.NEEDS_ATTENTION)
 
 
 class Source(models.TextChoices):
@@ -273,6 +285,8 @@ class Source(models.TextChoices):
     API = "api", "API"
     CLI = "cli", "Command line"
     SYSTEM = "system", "System"
+    #: Found by order sync: cancelled on the marketplace outside this product (drift).
+    MARKETPLACE = "marketplace", "Marketplace"
 
 
 class Cancellation(models.Model):
@@ -282,7 +296,7 @@ class Cancellation(models.Model):
     reason_code = models.CharField(max_length=100, help_text="The code sent to the marketplace.")
     reason = models.CharField(max_length=30, choices=CancellationReason.choices, blank=True)
     note = models.TextField(blank=True)
-    # Amounts sent (Mirakl OR30); zero for Walmart, which takes quantities only.
+    # Amounts sent, where the marketplace's cancel carries amounts; zero where it takes quantities only.
     amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     taxes = models.JSONField(default=list, blank=True, help_text="[{code, amount}] sent")
@@ -291,7 +305,7 @@ class Cancellation(models.Model):
     status = models.CharField(
         max_length=20, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, db_index=True
     )
-    marketplace_reference = models.CharField(max_length=100, blank=True, help_text="Mirakl cancelation_id")
+    marketplace_reference = models.CharField(max_length=100, blank=True, help_text="The marketplace's cancellation id")
     error_code = models.CharField(max_length=200, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -299,12 +313,15 @@ class Cancellation(models.Model):
         null=True, blank=True,
         help_text="Units of the line cancelled on the marketplace when this was sent (to verify unknown outcomes).",
     )
+    baseline_references = models.JSONField(
+        default=list, blank=True,
+        help_text="Ids of the line's marketplace cancellations already there when this was sent.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     restock = models.BooleanField(default=True, help_text="Whether the cancelled units go back to stock.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=10, choices=Source.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
     request_id = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="Groups one user request.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -333,7 +350,7 @@ class CancellationEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SYSTEM)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.SYSTEM)
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -374,7 +391,7 @@ class MarketplaceCall(models.Model):
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="calls")
     operation = models.CharField(max_length=30, db_index=True)  # cancel, get_order, list_orders, reasons, token
     state = models.CharField(max_length=10, choices=CallState.choices, default=CallState.DONE, db_index=True)
-    batch_key = models.CharField(max_length=200, blank=True, help_text="Walmart purchase order / Mirakl account.")
+    batch_key = models.CharField(max_length=200, blank=True, help_text="The backend's batch key.")
     method = models.CharField(max_length=10, blank=True)
     url = models.TextField(blank=True)
     request_headers = models.JSONField(default=dict, blank=True)
@@ -401,7 +418,7 @@ class MarketplaceCall(models.Model):
 
 
 class InventoryAdjustment(models.Model):
-    """Units to report in the next inventory feed after a confirmed cancellation (Walmart asks for it)."""
+    """Units to report in the next inventory feed after a confirmed cancellation (marketplaces ask for it)."""
 
     account = models.ForeignKey(MarketplaceAccount, on_delete=models.PROTECT, related_name="inventory_adjustments")
     cancellation = models.OneToOneField(Cancellation, on_delete=models.CASCADE, related_name="inventory_adjustment")

@@ -1,4 +1,9 @@
-"""Marketplace accounts (write-only credentials) and their reason codes."""
+"""Marketplace accounts (write-only credentials) and their reason codes.
+
+The account form is built from the marketplace's spec: its auth modes as a select, the credential inputs of
+each mode (only that marketplace's), and its declared options. Adding an account starts by choosing the
+marketplace, so the form never shows another marketplace's fields.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.decorators import method_decorator
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
 
-from ..credentials import credentials_validate
+from ..credentials import AUTH, credentials_validate
 from ..marketplaces.base import ConfigurationError, validate_base_url
-from ..models import Marketplace, MarketplaceAccount, MarketplaceReason, Source
+from ..marketplaces.registry import spec_for, specs
+from ..marketplaces.spec import CredentialField, MarketplaceSpec, OptionField
+from ..models import MarketplaceAccount, MarketplaceReason, Source
 from ..pacing import account_pace_of
 from ..services import orders_sync_request
 from ..services.account_changes import (
@@ -25,18 +35,16 @@ from ..services.account_changes import (
     account_destination,
     credentials_rebind_required,
 )
+from ..services.enqueue import connection_test_enqueue_on_commit
 
-# Credential keys each marketplace uses (Walmart: signature auth or OAuth client credentials).
-CREDENTIAL_FIELDS: dict[str, tuple[str, str]] = {  # key: (label, marketplace)
-    "api_key": ("Mirakl API key", "mirakl"),
-    "consumer_id": ("Walmart consumer ID (signature auth)", "walmart_ca"),
-    "channel_type": ("Walmart consumer channel type (signature auth)", "walmart_ca"),
-    "private_key": ("Walmart private key, base64 (signature auth)", "walmart_ca"),
-    "client_id": ("Walmart client ID (OAuth)", "walmart_ca"),
-    "client_secret": ("Walmart client secret (OAuth)", "walmart_ca"),
-}
-SECRET_POST_FIELDS = tuple(f"credential_{key}" for key in CREDENTIAL_FIELDS)
 _KEEP = "Leave blank to keep the current value. Stored encrypted; never shown again."
+BASE_FIELDS = ["name", "marketplace", "base_url", "enabled"]
+PACE_FIELDS = ["max_concurrent_sends", "rate_limit_per_second"]
+
+
+def secret_post_fields() -> tuple[str, ...]:
+    """Every credential input name of every configured marketplace (hidden from error reports)."""
+    return tuple(sorted({f"credential_{key}" for spec in specs().values() for key in spec.credential_fields()}))
 
 
 def credentials_summary(credentials: dict[str, Any] | None) -> str:
@@ -47,40 +55,61 @@ def credentials_summary(credentials: dict[str, Any] | None) -> str:
     return f"configured ({len(keys)} field{'s' if len(keys) != 1 else ''}: {', '.join(keys)})"
 
 
-def _secret_input(key: str) -> forms.CharField:
+def _secret_input(field: CredentialField) -> forms.CharField:
     return forms.CharField(
-        label=CREDENTIAL_FIELDS[key][0], required=False, strip=True, help_text=_KEEP,
+        label=field.label, required=False, strip=True, help_text=" ".join(filter(None, [field.help_text, _KEEP])),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
 
-class MarketplaceAccountForm(forms.ModelForm):
-    """Credentials are write-only: every secret input renders empty, and a blank input keeps the stored value."""
+def _option_input(option: OptionField) -> forms.Field:
+    if option.boolean:
+        return forms.BooleanField(label=option.label, required=False, help_text=option.help_text)
+    if option.choices:
+        return forms.ChoiceField(label=option.label, required=False, help_text=option.help_text,
+                                 choices=[("", "---------"), *((c, c) for c in option.choices)])
+    return forms.CharField(label=option.label, required=False, max_length=200, help_text=option.help_text)
 
-    credential_api_key = _secret_input("api_key")
-    credential_consumer_id = _secret_input("consumer_id")
-    credential_channel_type = _secret_input("channel_type")
-    credential_private_key = _secret_input("private_key")
-    credential_client_id = _secret_input("client_id")
-    credential_client_secret = _secret_input("client_secret")
+
+class MarketplaceAccountForm(forms.ModelForm):
+    """Credentials are write-only: every secret input renders empty, and a blank input keeps the stored value.
+
+    Subclassed per marketplace by ``account_form_for`` (``spec`` set, inputs added).
+    """
+
+    spec: MarketplaceSpec
 
     clear_credentials = forms.BooleanField(
         label="Remove all stored credentials first", required=False,
         help_text="Then only the values entered in this form are kept.",
     )
-
-    base_url = forms.URLField(assume_scheme="https", max_length=200,
+    base_url = forms.URLField(assume_scheme="https", max_length=200, widget=forms.URLInput({"class": "vURLField"}),
                               help_text=MarketplaceAccount._meta.get_field("base_url").help_text)
 
     class Meta:
         model = MarketplaceAccount
-        fields = ["name", "marketplace", "base_url", "enabled", "options", "max_concurrent_sends",
-                  "rate_limit_per_second"]
+        fields = [*BASE_FIELDS, *PACE_FIELDS]
+
+    class Media:
+        js = ["cancellations/account_form.js"]  # shows only the chosen auth mode's credential inputs
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.destination_before = account_destination(self.instance) if self.instance.pk else None
         self.credentials_changed = False
+        self.fields["marketplace"] = forms.ChoiceField(
+            choices=[(self.spec.key, self.spec.label)], initial=self.spec.key, disabled=True)
+        options = self.instance.options or {}
+        if AUTH in self.fields:
+            self.fields[AUTH].initial = self._stored_auth()
+        for option in self.spec.options:
+            self.fields[f"option_{option.key}"].initial = options.get(option.key)
+
+    def _stored_auth(self) -> str:
+        """The account's auth mode; a new account's default."""
+        if not self.instance.pk:
+            return self.spec.default_auth
+        return self.spec.account_auth(self.instance.options or {}, self.instance.credentials or {})
 
     def clean_base_url(self) -> str:
         try:
@@ -90,68 +119,116 @@ class MarketplaceAccountForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        marketplace = cleaned.get("marketplace")
-        auth = (cleaned.get("options") or {}).get("auth", "signature")
-        typed = {key: cleaned[f"credential_{key}"] for key in CREDENTIAL_FIELDS if cleaned.get(f"credential_{key}")}
-        destination = {"marketplace": marketplace or "", "base_url": cleaned.get("base_url") or ""}
-        if marketplace == Marketplace.WALMART_CA:
-            destination["auth"] = auth
-        rebind = bool(marketplace and cleaned.get("base_url")) and credentials_rebind_required(
-            self.instance, destination)
+        spec = self.spec
+        mode = cleaned.get(AUTH) or self._stored_auth()
+        typed = {key: cleaned[f"credential_{key}"] for key in spec.credential_fields()
+                 if cleaned.get(f"credential_{key}")}
+        destination = {"marketplace": spec.key, "base_url": cleaned.get("base_url") or "", "auth": mode}
+        rebind = bool(cleaned.get("base_url")) and credentials_rebind_required(self.instance, destination)
         # Stored credentials never follow the account to a new destination: they must be entered again.
         stored = {} if cleaned.get("clear_credentials") or rebind else dict(self.instance.credentials or {})
         if rebind and not typed:
             self.add_error(None, REBIND_MESSAGE)
         stored.update(typed)
-        if marketplace == Marketplace.WALMART_CA:
-            stored["auth"] = auth
-        if marketplace:
-            try:
-                stored = credentials_validate(marketplace, stored)
-            except serializers.ValidationError as exc:
-                self._credential_errors(exc.detail)
+        if spec.auth_in_credentials:
+            stored[AUTH] = mode
+        try:
+            stored = credentials_validate(spec.key, stored)
+        except serializers.ValidationError as exc:
+            self._credential_errors(exc.detail)
         self.merged_credentials = stored
         self.credentials_changed = stored != (self.instance.credentials or {})
+        self.merged_options = self._options(cleaned, mode)
         return cleaned
+
+    def _options(self, cleaned: dict[str, Any], mode: str) -> dict[str, Any]:
+        options = dict(self.instance.options or {})  # keys the form does not declare are kept
+        for option in self.spec.options:
+            value = cleaned.get(f"option_{option.key}")
+            if value in (None, "") or (option.boolean and value is False and option.key not in options):
+                options.pop(option.key, None)
+            else:
+                options[option.key] = value
+        if self.spec.has_auth_choice:
+            options[AUTH] = mode
+        return options
 
     def _credential_errors(self, detail) -> None:
         """Put the shared validator's messages on the matching inputs (never echoing a value)."""
         items = detail.items() if isinstance(detail, dict) else [(None, detail)]
-        for key, messages in items:
-            field = f"credential_{key}" if f"credential_{key}" in self.fields else None
-            for message in messages if isinstance(messages, list) else [messages]:
-                text = f"{key}: {message}" if key and field is None else str(message)
-                if key == "auth":
-                    text = f"options.auth: {message}"
-                self.add_error(field, text)
+        for key, messages_ in items:
+            field = next((f for f in (f"credential_{key}", key) if key and f in self.fields), None)
+            for message in messages_ if isinstance(messages_, list) else [messages_]:
+                self.add_error(field, f"{key}: {message}" if key and field is None else str(message))
 
     def save(self, commit: bool = True) -> MarketplaceAccount:
+        self.instance.marketplace = self.spec.key
         self.instance.credentials = self.merged_credentials
+        self.instance.options = self.merged_options
         return super().save(commit=commit)
+
+
+def account_form_for(spec: MarketplaceSpec) -> type[MarketplaceAccountForm]:
+    """The account form of one marketplace: its auth select, credential inputs and options."""
+    attrs: dict[str, Any] = {"spec": spec}
+    if spec.has_auth_choice:
+        attrs[AUTH] = forms.ChoiceField(
+            label="Auth mode", help_text="Fill in the credentials of the mode chosen here.",
+            choices=[(m.key, f"{m.label} (deprecated)" if m.deprecation else m.label) for m in spec.auth_modes])
+    for key, field in spec.credential_fields().items():
+        attrs[f"credential_{key}"] = _secret_input(field)
+    for option in spec.options:
+        attrs[f"option_{option.key}"] = _option_input(option)
+    return type(f"{spec.key.title().replace('_', '')}AccountForm", (MarketplaceAccountForm,), attrs)
 
 
 @admin.register(MarketplaceAccount)
 class MarketplaceAccountAdmin(admin.ModelAdmin):
-    form = MarketplaceAccountForm
-    list_display = ["name", "marketplace", "enabled", "credentials_status", "order_count", "last_synced_at",
-                    "last_error_short"]
+    list_display = ["name", "marketplace", "auth_mode_shown", "enabled", "credentials_status", "order_count",
+                    "last_synced_at", "connection", "last_error_short"]
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
-    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "created_at",
-                       "updated_at"]
-    actions = ["sync_orders_now"]
+    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "connection",
+                       "created_at", "updated_at"]
+    actions = ["sync_orders_now", "test_connection"]
+    choose_marketplace_template = "admin/cancellations/marketplaceaccount/choose_marketplace.html"
+
+    def _spec(self, request: HttpRequest, obj: MarketplaceAccount | None) -> MarketplaceSpec | None:
+        key = obj.marketplace if obj is not None else (request.GET.get("marketplace")
+                                                       or request.POST.get("marketplace"))
+        try:
+            return spec_for(key or "")
+        except LookupError:
+            return None
+
+    def get_form(self, request: HttpRequest, obj: MarketplaceAccount | None = None, change: bool = False,
+                 **kwargs):
+        spec = self._spec(request, obj)
+        kwargs["form"] = account_form_for(spec) if spec else MarketplaceAccountForm
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: MarketplaceAccount | None = None):
-        secret_fields = [f"credential_{key}" for key in CREDENTIAL_FIELDS]
-        return [
-            (None, {"fields": ["name", "marketplace", "base_url", "enabled", "options"]}),
-            ("Credentials (write-only)", {
-                "fields": ["credentials_status", *secret_fields, "clear_credentials"],
+        spec = self._spec(request, obj)
+        if spec is None:
+            return [(None, {"fields": BASE_FIELDS})]
+        main = [*BASE_FIELDS, *(f"option_{o.key}" for o in spec.options)]
+        sets: list[tuple[str | None, dict]] = [(f"{spec.label} account", {"fields": main})]
+        if spec.has_auth_choice:
+            sets.append(("Auth mode", {"fields": [AUTH]}))
+        if obj is not None:
+            sets.append(("Credentials (write-only)", {
+                "fields": ["credentials_status", "clear_credentials"],
                 "description": "Stored values are never displayed. Fill in only what you want to change.",
-            }),
-            ("Sending pace", {"fields": ["sending_pace", "max_concurrent_sends", "rate_limit_per_second"]}),
-            ("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}),
-        ]
+            }))
+        for mode in spec.auth_modes:
+            title = f"Credentials: {mode.label}" if spec.has_auth_choice else "Credential values"
+            sets.append((title, {"fields": [f"credential_{f.key}" for f in mode.fields],
+                                 "classes": ["auth-mode", f"auth-mode-{mode.key}"]}))
+        sets.append(("Sending pace", {"fields": [*(["sending_pace"] if obj is not None else []), *PACE_FIELDS]}))
+        if obj is not None:
+            sets.append(("Status", {"fields": ["connection", "last_synced_at", "last_error", "created_at",
+                                               "updated_at"]}))
+        return sets
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(order_total=Count("orders"))
@@ -161,13 +238,34 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         account_change_record(account=obj, before=form.destination_before, actor=request.user,
                               source=Source.ADMIN, credentials_changed=form.credentials_changed)
 
-    @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        if self._spec(request, None) is None:
+            return TemplateResponse(request, self.choose_marketplace_template, {
+                **self.admin_site.each_context(request), "opts": self.model._meta,
+                "title": "Add a marketplace account: choose the marketplace",
+                "marketplaces": list(specs().values()),
+            })
+        return super().add_view(request, form_url, extra_context)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        view = sensitive_post_parameters(*secret_post_fields())(super().changeform_view)
+        return view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and request.method == "GET":
+            mode = obj.spec.auth_mode(obj.auth_mode)
+            if mode is not None and mode.deprecation:
+                self.message_user(request, mode.deprecation, messages.WARNING)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Credentials")
     def credentials_status(self, obj: MarketplaceAccount) -> str:
         return credentials_summary(obj.credentials) if obj.pk else "not configured"
+
+    @admin.display(description="Auth mode")
+    def auth_mode_shown(self, obj: MarketplaceAccount) -> str:
+        mode = obj.spec.auth_mode(obj.auth_mode)
+        return f"{obj.auth_mode} (deprecated)" if mode and mode.deprecation else obj.auth_mode
 
     @admin.display(description="Current pace")
     def sending_pace(self, obj: MarketplaceAccount) -> str:
@@ -190,6 +288,24 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def last_error_short(self, obj: MarketplaceAccount) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.display(description="Connection")
+    def connection(self, obj: MarketplaceAccount) -> str:
+        """The last "Test connection": what it found, or what failed and what to do next."""
+        if not obj.connection_checked_at:
+            return "Not tested yet (action “Test connection”)."
+        ok = not obj.connection_result.startswith("Failed")
+        return format_html('<span style="color:{}">{} {}</span> <small>({})</small>', "#198754" if ok else "#ba2121",
+                           "✔" if ok else "✘", obj.connection_result,
+                           date_format(localtime(obj.connection_checked_at), "Y-m-d H:i:s"))
+
+    @admin.action(description="Test connection (one read call)", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        accounts = list(queryset)
+        for account in accounts:
+            connection_test_enqueue_on_commit(account.pk)
+        self.message_user(request, f"Connection test started for {len(accounts)} account(s): each makes one read "
+                                   "call; the result shows in the Connection column in a few seconds.")
 
     @admin.action(description="Sync orders now", permissions=["change"])
     def sync_orders_now(self, request: HttpRequest, queryset) -> None:

@@ -1,19 +1,22 @@
-"""Marketplace accounts over the API. Credentials are write-only and checked by shape, never echoed."""
+"""Marketplace accounts over the API. Credentials are write-only and checked by shape, never echoed.
+
+One serializer validates every account against its marketplace's spec; the OpenAPI schema shows one request
+shape per marketplace (its credentials per auth mode and its options), derived from the same spec.
+"""
 
 from __future__ import annotations
+
+from functools import cache
 
 from django.db import transaction
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from ..credentials import (
-    MiraklCredentials,
-    WalmartOAuthCredentials,
-    WalmartSignatureCredentials,
-    credentials_validate,
-)
+from ..credentials import AUTH, credentials_serializer, credentials_validate, options_validate
 from ..marketplaces.base import ConfigurationError, validate_base_url
-from ..models import Marketplace, MarketplaceAccount, Source, TaxMode
+from ..marketplaces.registry import spec_for, specs
+from ..marketplaces.spec import MarketplaceSpec, OptionField
+from ..models import MarketplaceAccount, Source
 from ..services.account_changes import (
     REBIND_MESSAGE,
     account_change_record,
@@ -21,24 +24,18 @@ from ..services.account_changes import (
     credentials_rebind_required,
 )
 
+CREDENTIALS_HELP = "Write-only. Required on create; on update replaces the stored credentials as a whole."
 
-@extend_schema_field(PolymorphicProxySerializer(
-    component_name="AccountCredentials",
-    serializers=[WalmartSignatureCredentials, WalmartOAuthCredentials, MiraklCredentials],
-    resource_type_field_name=None,
-))
+
 class CredentialsField(serializers.JSONField):
-    """Write-only; the shape depends on the marketplace (and for Walmart on ``auth``)."""
+    """Write-only; the shape depends on the marketplace (and its auth mode)."""
 
 
 class AccountSerializer(serializers.ModelSerializer):
-    credentials = CredentialsField(
-        write_only=True, required=False,
-        help_text="Write-only. Required on create; on update replaces the stored credentials as a whole.",
-    )
+    credentials = CredentialsField(write_only=True, required=False, help_text=CREDENTIALS_HELP)
     credentials_configured = serializers.SerializerMethodField()
-    options = serializers.DictField(required=False, help_text="Mirakl: shop_id, tax_mode. Walmart: auth (set "
-                                                              "from the credentials).")
+    options = serializers.DictField(required=False, help_text="The marketplace's options; 'auth' is set from the "
+                                                              "credentials.")
 
     class Meta:
         model = MarketplaceAccount
@@ -71,7 +68,7 @@ class AccountSerializer(serializers.ModelSerializer):
                                                    "base_url": attrs.get("base_url", account.base_url)}):
             raise serializers.ValidationError({"credentials": [REBIND_MESSAGE]})
         if "options" in attrs or "credentials" in attrs:
-            attrs["options"] = self._options(marketplace, attrs)
+            attrs["options"] = self._options(spec_for(marketplace), attrs)
         return attrs
 
     @transaction.atomic
@@ -92,21 +89,63 @@ class AccountSerializer(serializers.ModelSerializer):
         account_change_record(account=account, before=before, actor=getattr(request, "user", None),
                               source=Source.API, credentials_changed=credentials_changed)
 
-    def _options(self, marketplace: str, attrs: dict) -> dict:
+    def _options(self, spec: MarketplaceSpec, attrs: dict) -> dict:
         account: MarketplaceAccount | None = self.instance
-        options = dict(attrs.get("options", account.options if account else {}))
-        if marketplace == Marketplace.WALMART_CA:
-            credentials = attrs.get("credentials") or (account.credentials if account else {})
+        try:
+            options = options_validate(spec.key, attrs.get("options", account.options if account else {}))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"options": exc.detail}) from None
+        if spec.has_auth_choice:
             # The auth mode follows the credentials; it is never set on its own.
-            stored = account.options.get("auth") if account else None
-            options["auth"] = credentials.get("auth") or stored or "signature"
-            return options
-        errors = {}
-        shop_id = options.get("shop_id")
-        if shop_id is not None and (isinstance(shop_id, bool) or not isinstance(shop_id, str | int)):
-            errors["shop_id"] = ["Must be a string or an integer."]
-        if options.get("tax_mode") not in (None, "", *TaxMode.values):
-            errors["tax_mode"] = [f"Use one of: {', '.join(TaxMode.values)}."]
-        if errors:
-            raise serializers.ValidationError({"options": errors})
+            credentials = attrs.get("credentials") or {}
+            options[AUTH] = credentials.get(AUTH) or (account.auth_mode if account else spec.default_auth)
         return options
+
+
+# --- the OpenAPI shapes, one per marketplace ------------------------------------------------------------
+
+
+def _option_schema_field(option: OptionField) -> serializers.Field:
+    help_text = option.help_text or None
+    if option.boolean:
+        return serializers.BooleanField(required=False, help_text=help_text)
+    if option.choices:
+        return serializers.ChoiceField(choices=option.choices, required=False, help_text=help_text)
+    if option.integer_ok:
+        help_text = " ".join(filter(None, [option.help_text, "A string or an integer."]))
+    return serializers.CharField(required=False, help_text=help_text)
+
+
+def _name(spec: MarketplaceSpec, suffix: str) -> str:
+    return "".join(part.capitalize() for part in spec.key.split("_")) + suffix
+
+
+@cache
+def account_schema_serializer(marketplace: str) -> type[serializers.Serializer]:
+    """The account request shape of one marketplace, for the OpenAPI schema (validation is ``AccountSerializer``)."""
+    spec = spec_for(marketplace)
+    modes = [credentials_serializer(spec.key, mode.key) for mode in spec.auth_modes]
+    credentials_schema = modes[0] if len(modes) == 1 else PolymorphicProxySerializer(
+        component_name=_name(spec, "Credentials"), serializers=modes, resource_type_field_name=None)
+    option_fields = {option.key: _option_schema_field(option) for option in spec.options}
+    if spec.has_auth_choice:
+        option_fields[AUTH] = serializers.ChoiceField(
+            choices=[m.key for m in spec.auth_modes], read_only=True, help_text="Set from the credentials.")
+    options = type(_name(spec, "Options"), (serializers.Serializer,), option_fields)
+    credentials_field = extend_schema_field(credentials_schema)(type(_name(spec, "CredentialsField"),
+                                                                     (CredentialsField,), {}))
+    return type(_name(spec, "Account"), (AccountSerializer,), {
+        "__doc__": f"A {spec.label} account.",
+        "marketplace": serializers.ChoiceField(choices=[(spec.key, spec.label)]),
+        "credentials": credentials_field(write_only=True, required=False, help_text=CREDENTIALS_HELP),
+        "options": options(required=False),
+    })
+
+
+def account_request_schema(*, partial: bool) -> PolymorphicProxySerializer:
+    """One request shape per configured marketplace, told apart by ``marketplace`` (PATCH need not name it)."""
+    return PolymorphicProxySerializer(
+        component_name="AccountChange" if partial else "AccountCreate",
+        serializers={key: account_schema_serializer(key) for key in specs()},
+        resource_type_field_name=None if partial else "marketplace",
+    )

@@ -13,12 +13,12 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
 from ..dashboard import needs_attention_q
+from ..marketplaces.registry import marketplace_choices, specs
 from ..models import (
     Cancellation,
     CancellationReason,
     CancellationStatus,
     InventoryAdjustment,
-    Marketplace,
     MarketplaceAccount,
     Order,
 )
@@ -84,10 +84,15 @@ class StrictFilterBackend(DjangoFilterBackend):
         return super().filter_queryset(request, queryset, view)
 
 
+def ids_named(attribute: str) -> str:
+    """What each configured marketplace calls an id (its spec's ``order_id_label`` or ``line_id_label``)."""
+    return ", ".join(f"{spec.label}: {getattr(spec, attribute)}" for spec in specs().values())
+
+
 class OrderFilter(df.FilterSet):
     account = AccountFilter()
-    marketplace = df.ChoiceFilter(field_name="account__marketplace", choices=Marketplace.choices)
-    external_id = df.CharFilter(help_text="The marketplace's order id (Walmart purchaseOrderId, Mirakl order_id).")
+    marketplace = df.ChoiceFilter(field_name="account__marketplace", choices=marketplace_choices)
+    external_id = df.CharFilter(help_text=f"The marketplace's order id ({ids_named('order_id_label')}).")
     line_external_id = df.CharFilter(field_name="lines__external_id", distinct=True,
                                      help_text="The marketplace's id of one of the order's lines.")
     status = df.CharFilter(lookup_expr="iexact", help_text="Order status as the marketplace reports it (any case).")
@@ -104,12 +109,12 @@ class CancellationFilter(df.FilterSet):
     needs_attention = StrictBooleanFilter(method="_needs_attention",
                                           help_text="true: failed, rejected or stuck (as the dashboard counts).")
     account = AccountFilter()
-    marketplace = df.ChoiceFilter(field_name="account__marketplace", choices=Marketplace.choices)
+    marketplace = df.ChoiceFilter(field_name="account__marketplace", choices=marketplace_choices)
     source = df.ChoiceFilter(choices=CancellationSource.choices)
     reason = df.ChoiceFilter(choices=CancellationReason.choices, help_text="The normalised reason.")
     order = df.CharFilter(method="_order", help_text="The marketplace's order id (or our order id).")
     line_external_id = df.CharFilter(field_name="line__external_id",
-                                     help_text="The marketplace's line id (Walmart lineNumber, Mirakl line id).")
+                                     help_text=f"The marketplace's line id ({ids_named('line_id_label')}).")
     request_id = df.UUIDFilter(help_text="The request that created the cancellations.")
     updated_since = df.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte",
                                          help_text="Changed at or after this time (ISO 8601).")

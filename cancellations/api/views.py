@@ -29,7 +29,7 @@ from ..services import (
 )
 from ..services.cancellation_request import line_is_cancellable
 from . import filters
-from .accounts import AccountSerializer
+from .accounts import AccountSerializer, account_request_schema
 from .cancel_input import CancellationInputSerializer, OrderCancelInputSerializer, line_requests
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
 from .inventory_export import FORMAT_PARAMETER, InventoryExportMixin
@@ -72,10 +72,12 @@ STATE_RESPONSES = {
     list=extend_schema(summary="List marketplace accounts"),
     retrieve=extend_schema(summary="One marketplace account"),
     create=extend_schema(summary="Create a marketplace account",
-                         description="Credentials are write-only. A Walmart account's two reason codes are "
-                                     "known without a sync; a Mirakl account's reasons arrive with the first "
-                                     "sync."),
-    partial_update=extend_schema(summary="Change a marketplace account"),
+                         request=account_request_schema(partial=False), responses={201: AccountSerializer},
+                         description="The credentials and options depend on the marketplace (one shape each, "
+                                     "below). Credentials are write-only. Reason codes a marketplace documents "
+                                     "are known without a sync; those it lists arrive with the first sync."),
+    partial_update=extend_schema(summary="Change a marketplace account", request=account_request_schema(partial=True),
+                                 responses={200: AccountSerializer}),
 )
 class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      mixins.UpdateModelMixin, viewsets.GenericViewSet):

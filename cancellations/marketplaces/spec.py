@@ -98,12 +98,17 @@ class MarketplaceSpec:
     default_auth: str = ""
     #: True when the credentials name their mode (``{"auth": "oauth", ...}``), as Walmart's do.
     auth_in_credentials: bool = False
+    #: The mode of an account that names none (made before modes were recorded); ``default_auth`` if empty.
+    unnamed_auth: str = ""
     options: tuple[OptionField, ...] = ()
     #: The sandbox emulator module (serves ``urlpatterns``, seeds with ``orders_seed(seller)``) and its URL
     #: prefix under ``/sandbox/``.
     sandbox_module: str = ""
     sandbox_path: str = ""
     demo_accounts: tuple[DemoAccount, ...] = field(default=())
+    #: The line status the marketplace reports once every unit is cancelled (shown right after our confirmed
+    #: cancellation, before the next sync); empty: unknown, the status changes with the next sync.
+    cancelled_line_status: str = ""
     #: Help texts where the product shows marketplace ids.
     order_id_label: str = "order id"
     line_id_label: str = "line id"
@@ -121,6 +126,13 @@ class MarketplaceSpec:
 
     def auth_mode(self, key: str) -> AuthMode | None:
         return next((m for m in self.auth_modes if m.key == key), None)
+
+    def account_auth(self, options: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """The auth mode an account uses: the one it names (options, then credentials), else the implied one."""
+        named = options.get("auth") or credentials.get("auth")
+        if isinstance(named, str) and self.auth_mode(named) is not None:
+            return named
+        return self.unnamed_auth or self.default_auth
 
     @property
     def has_auth_choice(self) -> bool:

@@ -1,6 +1,7 @@
 """Grouping due cancellations into the fewest marketplace calls (the outbox rows) and enqueueing them.
 
-One Walmart call per purchase order; one Mirakl call per account per up to 100 lines. A line never has two
+Each backend says which lines may share a call (``batch_key``: a purchase order, or an account's tax mode) and
+how many (``max_lines_per_cancel``). A line never has two
 cancellations in flight in one call or in two calls at once, so results and verification stay unambiguous.
 """
 

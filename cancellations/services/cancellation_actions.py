@@ -14,8 +14,10 @@ from .errors import CancellationStateError
 from .history import cancellations_transition
 from .line_money import tax_json
 
-RETRYABLE = (CancellationStatus.FAILED, CancellationStatus.REJECTED)
-VERIFIABLE = (CancellationStatus.FAILED, CancellationStatus.VERIFYING, CancellationStatus.RETRY_SCHEDULED)
+# A person settles a needs_attention cancellation: verify again, or retry once they know it did not apply.
+RETRYABLE = (CancellationStatus.FAILED, CancellationStatus.REJECTED, CancellationStatus.NEEDS_ATTENTION)
+VERIFIABLE = (CancellationStatus.FAILED, CancellationStatus.VERIFYING, CancellationStatus.RETRY_SCHEDULED,
+              CancellationStatus.NEEDS_ATTENTION)
 
 
 def _locked(cancellation: Cancellation) -> Cancellation:
@@ -27,8 +29,9 @@ def _locked(cancellation: Cancellation) -> Cancellation:
 def cancellation_retry(*, cancellation: Cancellation, user=None, source: str) -> Cancellation:
     """Try a failed or rejected cancellation again, with a fresh attempt budget.
 
-    It is checked and priced again like a new request (the line is locked; Mirakl amounts are recomputed
-    from what remains now). If its last outcome was never settled, the order is read back first.
+    It is checked and priced again like a new request (the line is locked; amounts, where the marketplace
+    takes them, are recomputed from what remains now). If its last outcome was never settled, the order is
+    read back first.
     """
     c = _locked(cancellation)
     if c.status not in RETRYABLE:

@@ -18,7 +18,6 @@ from ..models import (
     Cancellation,
     CancellationEvent,
     CancellationStatus,
-    Marketplace,
     MarketplaceAccount,
     OrderLine,
 )
@@ -28,21 +27,16 @@ from .events import cancellations_created
 from .line_money import amounts_from_stored, line_cancelled, tax_json
 from .reasons import ReasonBook, restock_for
 
-# Line statuses (as each marketplace reports them) in which a seller may still cancel.
-CANCELLABLE_LINE_STATUSES = {
-    Marketplace.WALMART_CA: {"created", "acknowledged"},
-    Marketplace.MIRAKL: {"staging", "waiting_acceptance", "waiting_debit", "waiting_debit_payment", "shipping"},
-}
-
-
 #: Most lines one request may name (every entry point checks it; the service enforces it).
 MAX_LINES_PER_REQUEST = 500
 
 
 def _status_blocks(line: OrderLine) -> bool:
-    """The marketplace's status forbids cancelling. Where it tracks units (Walmart), open units decide."""
-    allowed = line.status.lower() in CANCELLABLE_LINE_STATUSES.get(line.order.account.marketplace, set())
-    return not allowed and (line.open_quantity is None or line.open_quantity == 0)
+    """The line's status allows no operation (the spec says which do). Where the marketplace tracks status per
+    unit, open units decide."""
+    spec = line.order.account.spec
+    allowed = spec.operation_for(line.status) is not None
+    return not allowed and not (spec.units_per_status and line.open_quantity)
 
 
 def line_is_cancellable(line: OrderLine) -> bool:
@@ -159,7 +153,7 @@ def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> C
         pl = PreviewLine(line=line, quantity=quantity)
         group.lines.append(pl)
         problem = _line_problem(line, account, cancellable, lr, quantity)
-        if problem is None and account.marketplace == Marketplace.MIRAKL:
+        if problem is None and account.spec.cancel_carries_amounts:
             # Amounts do not depend on the reason, so they are shown even before one is chosen.
             pl.amounts = pricing.cancellation_amounts(_money(line), already, quantity)
         asked_reason = lr.reason or reason

@@ -1,6 +1,6 @@
 """Inventory follow-up: pending adjustments out as CSV or JSON, per-SKU totals, and marking them exported.
 
-Walmart asks sellers to report cancelled units in the next inventory feed; a seller restocks by SKU, so the
+Marketplaces ask sellers to report cancelled units in the next inventory feed; a seller restocks by SKU, so the
 CSV carries each SKU's restock total beside every row, and the dashboard shows the same totals.
 """
 

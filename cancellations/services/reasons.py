@@ -7,13 +7,8 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from ..marketplaces.base import Reason
-from ..models import CancellationReason, Marketplace, MarketplaceAccount, MarketplaceReason
+from ..models import CancellationReason, MarketplaceAccount, MarketplaceReason
 
-# Walmart CA documents exactly these two codes.
-WALMART_DEFAULT_MAPPING = {
-    CancellationReason.CUSTOMER_REQUEST: "CUSTOMER_REQUESTED_SELLER_TO_CANCEL",
-}
-WALMART_FALLBACK_CODE = "CANCEL_BY_SELLER"
 # Words in a marketplace's reason label that suggest a normalised reason (first match wins).
 _LABEL_HINTS = (
     (CancellationReason.OUT_OF_STOCK, ("stock", "unavailable", "rupture")),
@@ -53,8 +48,10 @@ def reasons_refresh(*, account: MarketplaceAccount, reasons: Iterable[Reason]) -
 
 
 def _default_normalised(account: MarketplaceAccount, reason: Reason) -> str:
-    if account.marketplace == Marketplace.WALMART_CA:
-        return CancellationReason.CUSTOMER_REQUEST if reason.code == "CUSTOMER_REQUESTED_SELLER_TO_CANCEL" else ""
+    """A documented code means what its spec says; a listed one is guessed from its words."""
+    spec = account.spec
+    if reason.code in spec.fixed_reason_codes():
+        return spec.fixed_normalised(reason.code)
     return normalised_guess(reason.code, reason.label)
 
 
@@ -68,28 +65,28 @@ class ReasonBook:
 
     def resolve(self, account: MarketplaceAccount, reason: str) -> tuple[str, str] | None:
         """(marketplace code, normalised reason) for ``reason`` on ``account``, or None if not valid there."""
+        spec = account.spec
         rows = self.by_account.get(account.pk, [])
         by_code = {r.code: r for r in rows}
         if reason in by_code:
             return reason, by_code[reason].normalised or ""
-        if account.marketplace == Marketplace.WALMART_CA and reason in (
-            WALMART_FALLBACK_CODE, *WALMART_DEFAULT_MAPPING.values()
-        ) and not rows:
-            return reason, CancellationReason.CUSTOMER_REQUEST if reason != WALMART_FALLBACK_CODE else ""
+        if reason in spec.fixed_reason_codes() and not rows:  # documented codes work before any sync
+            return reason, spec.fixed_normalised(reason)
         if reason in CancellationReason.values:
             mapped = next((r for r in rows if r.normalised == reason), None)
             if mapped is not None:
                 return mapped.code, reason
-            if account.marketplace == Marketplace.WALMART_CA:
-                return WALMART_DEFAULT_MAPPING.get(reason, WALMART_FALLBACK_CODE), reason
+            code = spec.code_for_normalised(reason)
+            if code:
+                return code, reason
         return None
 
     def choices(self, account: MarketplaceAccount) -> list[tuple[str, str]]:
         normalised = [(value, f"{label} (normalised)") for value, label in CancellationReason.choices
                       if self.resolve(account, value) is not None]
         own = [(r.code, f"{r.label or r.code} [{r.code}]") for r in self.by_account.get(account.pk, [])]
-        if account.marketplace == Marketplace.WALMART_CA and not own:
-            own = [(c, c) for c in (WALMART_FALLBACK_CODE, *WALMART_DEFAULT_MAPPING.values())]
+        if not own:
+            own = [(code, code) for code in account.spec.fixed_reason_codes()]
         return normalised + own
 
 

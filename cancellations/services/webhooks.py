@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 import requests
@@ -25,6 +26,7 @@ from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
 from ..models import AlertNotice, DeliveryState, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..netguard import LOOPBACK_NAMES, address_forbidden, guarded_session, is_destination_refused
 from ..webhook_signature import HEADER as SIGNATURE_HEADER
 from ..webhook_signature import signature_header
 from .locking import skip_locked
@@ -41,33 +43,40 @@ DUE_BATCH = 100
 # ------------------------------------------------------------------------------------------ endpoints
 
 
-def _private_host(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+def _loopback(host: str) -> bool:
+    if any(fnmatchcase(host, name) for name in LOOPBACK_NAMES):
         return True
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-    return not address.is_global
+
+
+def _forbidden_address(host: str) -> bool:
+    """An IP literal that is not on the public internet (names are checked when connecting: netguard)."""
+    try:
+        return address_forbidden(host)
+    except ValueError:
+        return False
 
 
 def webhook_url_problem(url: str) -> str | None:
-    """Why ``url`` may not receive webhooks, or None. The marketplace URL rules: https, and no private or
-    loopback host outside DEBUG or the sandbox (where plain http to such a host is allowed too)."""
+    """Why ``url`` may not receive webhooks, or None. The marketplace URL rules (``netguard``): https, no user
+    info, no loopback or private address; a loopback host, also over plain http, only while the sandbox is on."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "Not a valid URL."
-    if not parts.hostname or parts.scheme not in ("http", "https"):
+    host = (parts.hostname or "").lower()
+    if not host or parts.scheme not in ("http", "https"):
         return "Must be an https URL."
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         return "Must not carry a user name or password."
-    relaxed = settings.DEBUG or settings.SANDBOX_ENABLED
-    private = _private_host(parts.hostname)
-    if private and not relaxed:
+    local = settings.SANDBOX_ENABLED and _loopback(host)
+    if not local and (_loopback(host) or _forbidden_address(host)):
         return "Private and loopback addresses are not allowed."
-    if parts.scheme == "http" and not (private and relaxed):
-        return "Must be an https URL (plain http only for local hosts in development)."
+    if parts.scheme == "http" and not local:
+        return "Must be an https URL (plain http only for a loopback host while the sandbox is on)."
     return None
 
 
@@ -135,12 +144,16 @@ def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                SIGNATURE_HEADER: signature_header(endpoint.signing_secret, body)}
     try:
+        # The connect-time guard refuses non-public addresses whatever the name resolves to (DNS rebinding).
         # stream=True: only the status matters; a receiver's body, however large, is never read.
-        response = requests.post(endpoint.url, data=body, headers=headers, allow_redirects=False, stream=True,
-                                 timeout=settings.WEBHOOK_HTTP_TIMEOUT)
+        with guarded_session() as session:
+            response = session.post(endpoint.url, data=body, headers=headers, allow_redirects=False, stream=True,
+                                    timeout=settings.WEBHOOK_HTTP_TIMEOUT)
+            response.close()
     except requests.RequestException as exc:
+        if is_destination_refused(exc):
+            return None, "Refused: the URL resolves to a private or loopback address."
         return None, f"{type(exc).__name__}: {str(exc)[:500]}"
-    response.close()
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return response.status_code, error
 

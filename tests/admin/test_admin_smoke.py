@@ -79,7 +79,7 @@ def test_account_pages_never_show_secret_values(admin_client):
 
 def _account_post(account: MarketplaceAccount, **overrides) -> dict:
     data = {"name": account.name, "marketplace": account.marketplace, "base_url": account.base_url,
-            "enabled": "on", "options": '{"auth": "oauth"}' if account.marketplace == "walmart_ca" else "{}"}
+            "enabled": "on", **({"auth": "oauth"} if account.marketplace == "walmart_ca" else {})}
     data.update(overrides)
     return data
 
@@ -123,7 +123,7 @@ def test_missing_required_credentials_are_refused_without_echoing_input(admin_cl
 def test_add_account_stores_credentials_encrypted(admin_client):
     response = admin_client.post(reverse("admin:cancellations_marketplaceaccount_add"), {
         "name": "new-mirakl", "marketplace": "mirakl", "base_url": "https://m.example.com", "enabled": "on",
-        "options": "{}", "credential_api_key": "brand-new-key",
+        "credential_api_key": "brand-new-key",
     })
     assert response.status_code == 302
     account = MarketplaceAccount.objects.get(name="new-mirakl")
@@ -146,9 +146,9 @@ def test_sandbox_admin_is_not_registered_when_the_sandbox_is_off():
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"base_url": "http://marketplace.example.com"}, "base_url must use https"),
-    ({"options": '{"auth": "signature"}', "clear_credentials": "on", "credential_consumer_id": "c1",
-      "credential_private_key": "not-a-key", "credential_channel_type": "ch"}, "private key"),
-    ({"options": '{"auth": "signature"}', "clear_credentials": "on", "credential_consumer_id": "c1"},
+    ({"auth": "signature", "clear_credentials": "on", "credential_consumer_id": "c1",
+      "credential_private_key": "not-a-key", "credential_channel_type": "ch"}, "private key could not be loaded"),
+    ({"auth": "signature", "clear_credentials": "on", "credential_consumer_id": "c1"},
      "This field is required."),
 ])
 def test_account_form_uses_the_shared_checks(admin_client, overrides, message):

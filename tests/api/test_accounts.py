@@ -192,3 +192,19 @@ def test_sync_of_a_disabled_account_is_a_409(account_admin, api, django_capture_
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api(account_admin).post(f"{URL}{account.pk}/sync/")
     assert response.status_code == 409 and callbacks == []
+
+
+def test_an_unknown_marketplace_is_refused_not_read_as_another(account_admin, api):
+    response = api(account_admin).post(URL, _mirakl(marketplace="amazon"), format="json")
+    assert response.status_code == 400
+    assert response.json() == {"marketplace": ['"amazon" is not a valid choice.']}
+    assert not MarketplaceAccount.objects.exists()
+
+
+def test_credentials_of_an_unconfigured_marketplace_are_refused():
+    from rest_framework.exceptions import ValidationError
+
+    from cancellations.credentials import credentials_validate
+
+    with pytest.raises(ValidationError, match="Unknown marketplace 'amazon'"):
+        credentials_validate("amazon", {"api_key": SECRET})

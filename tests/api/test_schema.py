@@ -46,3 +46,24 @@ def test_docs_use_only_local_assets(client, url):
     assets = _ASSET.findall(html)
     assert any("drf_spectacular_sidecar" in a for a in assets), assets
     assert not re.search(r"https?://", html), re.findall(r"https?://\S+", html)
+
+
+def test_each_marketplace_has_its_own_account_shape(tmp_path):
+    """One request schema per configured marketplace, derived from its spec, told apart by ``marketplace``."""
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(target))
+    schemas = yaml.safe_load(target.read_text())["components"]["schemas"]
+    request = schemas["AccountCreateRequest"]
+    assert request["discriminator"]["propertyName"] == "marketplace"
+    assert set(request["discriminator"]["mapping"]) == {"walmart_ca", "mirakl"}
+    mirakl = schemas["MiraklAccountRequest"]["properties"]
+    assert mirakl["credentials"]["allOf"] == [{"$ref": "#/components/schemas/MiraklCredentialsRequest"}]
+    assert schemas["MiraklCredentialsRequest"]["required"] == ["api_key"]
+    assert "auth" not in schemas["MiraklCredentialsRequest"]["properties"]
+    assert mirakl["options"] == {"$ref": "#/components/schemas/MiraklOptionsRequest"}
+    assert set(schemas["MiraklOptionsRequest"]["properties"]) == {"shop_id", "tax_mode"}
+    walmart = schemas["WalmartCaAccountRequest"]["properties"]["credentials"]["allOf"][0]["$ref"]
+    modes = [ref["$ref"].rsplit("/", 1)[1] for ref in schemas[walmart.rsplit("/", 1)[1]]["oneOf"]]
+    assert modes == ["WalmartCaSignatureCredentialsRequest", "WalmartCaOauthCredentialsRequest"]
+    assert sorted(schemas["WalmartCaOauthCredentialsRequest"]["required"]) == ["auth", "client_id", "client_secret"]
+    assert "PatchedAccountChangeRequest" in schemas

@@ -236,3 +236,17 @@ def test_a_redirect_is_not_followed(fake, mirakl_order, receiver, django_capture
     _confirm(mirakl_order, django_capture_on_commit_callbacks)
     assert webhooks_deliver_due() == {"retry": 1} and len(receiver.received) == 1
     assert WebhookAttempt.objects.get().error == "HTTP 302"
+
+
+def test_the_connect_time_guard_refuses_a_name_that_resolves_to_a_private_address(
+        fake, mirakl_order, receiver, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from cancellations.services import webhooks
+
+    webhook_endpoint_create(url=receiver.url, events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    settings.SANDBOX_ENABLED = False
+    # As if the URL named a public-looking host that resolves to 127.0.0.1 (DNS rebinding): the check of the
+    # URL's text passes, the address connected to is refused before anything is sent.
+    monkeypatch.setattr(webhooks, "webhook_url_problem", lambda url: None)
+    assert webhooks_deliver_due() == {"retry": 1}
+    assert receiver.received == [] and "private or loopback" in WebhookAttempt.objects.get().error

@@ -34,7 +34,7 @@ class WalmartCABackend(WalmartGlobalBackend):
     def __init__(self, account: AccountConfig, *, on_exchange: ExchangeCallback | None = None,
                  timeout: tuple[float, float] | None = None) -> None:
         super().__init__(account, on_exchange=on_exchange, timeout=timeout)
-        mode = account.options.get("auth") or account.credentials.get("auth") or AUTH_SIGNATURE
+        mode = account.options.get("auth") or account.credentials.get("auth") or SPEC.unnamed_auth
         if mode not in (AUTH_SIGNATURE, AUTH_OAUTH):
             raise ConfigurationError(f"Walmart auth must be 'signature' or 'oauth', got {mode!r}")
         self.auth_mode: str = mode

@@ -54,8 +54,9 @@ SPEC = MarketplaceSpec(
         FixedReason("CUSTOMER_REQUESTED_SELLER_TO_CANCEL", "Customer asked the seller to cancel", "customer_request"),
     ),
     fallback_reason="CANCEL_BY_SELLER",
-    auth_modes=(OAUTH, SIGNATURE),
+    auth_modes=(SIGNATURE, OAUTH),
     default_auth=AUTH_OAUTH,
+    unnamed_auth=AUTH_SIGNATURE,  # accounts from before OAuth existed here
     auth_in_credentials=True,
     sandbox_module="cancellations.sandbox.walmart",
     sandbox_path="walmart",
