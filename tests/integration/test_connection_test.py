@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from cancellations.models import MarketplaceAccount, MarketplaceCall
@@ -46,10 +47,8 @@ def test_an_account_error_during_a_sync_says_what_to_check(mirakl_live):
     from cancellations.services import orders_sync
 
     fault_add(mirakl_live, "unauthorized", operation="reasons")
-    try:
+    with pytest.raises(AccountError):
         orders_sync(account=mirakl_live)
-    except AccountError:
-        pass
     mirakl_live.refresh_from_db()
     assert mirakl_live.last_error.startswith("Sync failed: ")
     assert "Next step: check the" in mirakl_live.last_error and "API key" in mirakl_live.last_error
