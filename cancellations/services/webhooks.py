@@ -153,7 +153,9 @@ def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
     except requests.RequestException as exc:
         if is_destination_refused(exc):
             return None, "Refused: the URL resolves to a private or loopback address."
-        return None, f"{type(exc).__name__}: {str(exc)[:500]}"
+        query = urlsplit(endpoint.url).query  # may carry the receiver's own token: never logged
+        text = str(exc).replace(query, "***") if query else str(exc)
+        return None, f"{type(exc).__name__}: {text[:500]}"
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return response.status_code, error
 
