@@ -119,14 +119,27 @@ def test_a_timeout_counts_as_a_failure(fake, mirakl_order, settings, django_capt
     silent.listen(1)  # accepts the connection, never answers
     settings.WEBHOOK_HTTP_TIMEOUT = (1.0, 0.3)
     try:
-        webhook_endpoint_create(url=f"http://127.0.0.1:{silent.getsockname()[1]}/?token=receiver-token-123",
-                                events=["cancellation.confirmed"])
+        webhook_endpoint_create(url=f"http://127.0.0.1:{silent.getsockname()[1]}/", events=["cancellation.confirmed"])
         _confirm(mirakl_order, django_capture_on_commit_callbacks)
         assert webhooks_deliver_due() == {"retry": 1}
     finally:
         silent.close()
+    assert "Timeout" in WebhookAttempt.objects.get().error
+
+
+def test_a_refused_connection_is_retried_and_logged_without_the_urls_query(fake, mirakl_order,
+                                                                           django_capture_on_commit_callbacks):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    webhook_endpoint_create(url=f"http://127.0.0.1:{port}/hooks?token=receiver-token-123",
+                            events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    assert webhooks_deliver_due() == {"retry": 1}
     error = WebhookAttempt.objects.get().error
-    assert "Timeout" in error and "receiver-token-123" not in error
+    assert error.startswith("ConnectionError") and "/hooks?***" in error and "receiver-token-123" not in error
 
 
 def test_a_deleted_endpoint_gets_nothing(fake, mirakl_order, receiver, django_capture_on_commit_callbacks):
