@@ -227,6 +227,9 @@ MARKETPLACE_PACE_REDIS_URL = env.str(
     "MARKETPLACE_PACE_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
 # Days marketplace call bodies (customer names, addresses, phones) are kept; then blanked, metadata kept.
 CALL_BODY_RETENTION_DAYS = env.int("CALL_BODY_RETENTION_DAYS", default=90)
+# Before a cancel, an order last read from the marketplace longer ago than this is read again, so a read-back
+# compares with a fresh baseline (a sync or a read just before counts; fresh data costs no extra read).
+CANCELLATION_BASELINE_MAX_AGE_SECONDS = env.float("CANCELLATION_BASELINE_MAX_AGE_SECONDS", default=120.0)
 CANCELLATION_MAX_ATTEMPTS = env.int("CANCELLATION_MAX_ATTEMPTS", default=5)
 CANCELLATION_RETRY_BASE_SECONDS = env.float("CANCELLATION_RETRY_BASE_SECONDS", default=30.0)
 CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", default=3600.0)
@@ -255,7 +258,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Hosts marketplace calls may go to (fnmatch patterns; "*" allows any public host). Default: the hosts the
-# marketplaces document (cancellations/netguard.py KNOWN_MARKETPLACE_HOSTS). Add your Mirakl operator's own domain.
+# marketplaces document. Add your Mirakl operator's own domain (README: Where marketplace calls may go).
 MARKETPLACE_ALLOWED_HOSTS = env.list("MARKETPLACE_ALLOWED_HOSTS", default=[
     "marketplace.walmartapis.com", "sandbox.walmartapis.com", "*.mirakl.net", "marketplace.bestbuy.ca",
     "marketplace.catch.com.au",

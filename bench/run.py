@@ -104,6 +104,36 @@ def bench_calls(base: str) -> None:
           "(target: 1 per 100 lines)")
 
 
+def bench_baseline_reads(base: str) -> None:
+    """Issue 8 §3: order reads made before sending so a read-back compares with a fresh baseline."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cancellations.embedded_pool import embedded_drain
+
+    print("\n## Marketplace calls per request: cancel calls + baseline reads (minimum: the cancel calls)")
+    for label, stale in (("fresh data (just synced)", False), ("stale data (synced 1 h ago)", True)):
+        mk = account(base, "mirakl", api_key=uuid.uuid4().hex)
+        for n in range(5):
+            mirakl_sandbox.order_add(mk.seller, order_id=f"B-{n}-A",
+                                     lines=[{"sku": f"B{n}-{i}", "quantity": 3, "price_unit": "5.00"}
+                                            for i in range(4)])
+        orders_sync(account=mk)
+        if stale:
+            Order.objects.filter(account=mk).update(read_at=timezone.now() - timedelta(hours=1))
+        before = SandboxRequest.objects.filter(seller=mk.seller).count()
+        lines = OrderLine.objects.filter(order__account=mk)
+        reason = mk.reasons.filter(active=True).values_list("code", flat=True).first()
+        cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=1) for line in lines], reason=reason,
+                             source="cli")
+        embedded_drain(timeout=60)
+        calls = SandboxRequest.objects.filter(seller=mk.seller).count() - before
+        reads = SandboxRequest.objects.filter(seller=mk.seller, operation="get_order").count()
+        print(f"mirakl, {label}: 20 lines on 5 orders -> {calls} calls = {cancel_calls(mk)} cancel + "
+              f"{reads} reads (extra: {calls - cancel_calls(mk)})")
+
+
 def bench_request_queries(base: str) -> None:
     print("\n## SQL queries of one cancellation request (dispatch excluded)")
     mk = account(base, "mirakl", api_key=uuid.uuid4().hex)
@@ -186,6 +216,7 @@ def main() -> None:
     base = serve()
     print(f"# Benchmarks ({connection.vendor}, sandbox at {base})")
     bench_calls(base)
+    bench_baseline_reads(base)
     few = admin_queries()
     rows_before = (Order.objects.count(), OrderLine.objects.count())
     bench_request_queries(base)

@@ -57,6 +57,10 @@ class MarketplaceAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # The last "Test connection": when, and what it found (or what failed, with the next step).
+    connection_checked_at = models.DateTimeField(null=True, blank=True)
+    connection_result = models.CharField(max_length=1000, blank=True)
+
     class Meta:
         ordering = ["name"]
 
@@ -141,6 +145,8 @@ class Order(models.Model):
     tax_mode = models.CharField(max_length=20, choices=TaxMode.choices, default=TaxMode.TAX_EXCLUDED)
     raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="Last synced payload.")
     synced_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time the order was read from the marketplace (changed or not).")
 
     class Meta:
         ordering = ["-ordered_at", "-id"]
@@ -152,7 +158,8 @@ class Order(models.Model):
         return f"{self.external_id} ({self.account.name})"
 
 
-IN_FLIGHT_STATUSES = ("pending", "sending", "retry_scheduled", "verifying")
+# Statuses whose units are held: not cancellable again (needs_attention: it may have applied; a person decides).
+IN_FLIGHT_STATUSES = ("pending", "sending", "retry_scheduled", "verifying", "needs_attention")
 
 
 class OrderLineQuerySet(models.QuerySet):
@@ -265,9 +272,12 @@ class CancellationStatus(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
+    #: The marketplace's state cannot tell whether our cancel applied: a person settles it; never resent on its own.
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
-TERMINAL_STATUSES = (CancellationStatus.CONFIRMED, CancellationStatus.REJECTED, CancellationStatus.FAILED)
+TERMINAL_STATUSES = (CancellationStatus.CONFIRMED, CancellationStatus.REJECTED, CancellationStatus.FAILED,
+                     CancellationStatus.NEEDS_ATTENTION)
 
 
 class Source(models.TextChoices):
@@ -275,6 +285,8 @@ class Source(models.TextChoices):
     API = "api", "API"
     CLI = "cli", "Command line"
     SYSTEM = "system", "System"
+    #: Found by order sync: cancelled on the marketplace outside this product (drift).
+    MARKETPLACE = "marketplace", "Marketplace"
 
 
 class Cancellation(models.Model):
@@ -301,12 +313,15 @@ class Cancellation(models.Model):
         null=True, blank=True,
         help_text="Units of the line cancelled on the marketplace when this was sent (to verify unknown outcomes).",
     )
+    baseline_references = models.JSONField(
+        default=list, blank=True,
+        help_text="Ids of the line's marketplace cancellations already there when this was sent.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     restock = models.BooleanField(default=True, help_text="Whether the cancelled units go back to stock.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=10, choices=Source.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
     request_id = models.UUIDField(default=uuid.uuid4, db_index=True, help_text="Groups one user request.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -335,7 +350,7 @@ class CancellationEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SYSTEM)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.SYSTEM)
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -23,14 +23,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-#: Documented default of ``MARKETPLACE_ALLOWED_HOSTS``: the hosts the marketplaces' documents name.
-KNOWN_MARKETPLACE_HOSTS = (
-    "marketplace.walmartapis.com",  # Walmart (CA and US, both auth modes)
-    "sandbox.walmartapis.com",  # Walmart's US sandbox
-    "*.mirakl.net",  # Mirakl operators' instances
-    "marketplace.bestbuy.ca",  # Best Buy Canada (Mirakl, own domain)
-    "marketplace.catch.com.au",  # Catch (Mirakl, own domain)
-)
 LOOPBACK_NAMES = ("localhost", "*.localhost")
 MAX_BASE_URL_LENGTH = 200
 

@@ -9,6 +9,7 @@ from celery import shared_task
 from .marketplaces.base import MarketplaceError
 from .models import MarketplaceAccount
 from .services import call_dispatch, cancellations_sweep, cancellations_verify, orders_sync
+from .services.account_connection import account_connection_test
 from .services.enqueue import calls_fan_out
 from .services.outbound import outbound_sweep
 from .services.webhooks import webhook_delivery_send
@@ -72,3 +73,9 @@ def call_bodies_blank_task() -> int:
     from .services.call_retention import call_bodies_blank
 
     return call_bodies_blank()
+
+
+@shared_task(ignore_result=True)
+def account_connection_test_task(account_id: int) -> bool:
+    account = MarketplaceAccount.objects.filter(pk=account_id).first()
+    return account_connection_test(account=account)[0] if account is not None else False

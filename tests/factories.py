@@ -6,6 +6,8 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
+from django.utils import timezone
+
 from cancellations.models import MarketplaceAccount, Order, OrderLine
 
 _seq = count(1)
@@ -31,6 +33,7 @@ def account_create(
 
 def order_create(*, account: MarketplaceAccount, external_id: str | None = None, lines: int = 1,
                  quantity: int = 2, unit_price: str = "10.00", status: str = "SHIPPING", **kwargs: Any) -> Order:
+    kwargs.setdefault("read_at", timezone.now())  # read just now: no baseline read before a cancel
     order = Order.objects.create(
         account=account, external_id=external_id or f"ORDER-{next(_seq)}", status=status,
         currency=kwargs.pop("currency", "CAD"), **kwargs,

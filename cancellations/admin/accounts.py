@@ -16,6 +16,9 @@ from django.db.models import Count
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
 
@@ -32,6 +35,7 @@ from ..services.account_changes import (
     account_destination,
     credentials_rebind_required,
 )
+from ..services.enqueue import connection_test_enqueue_on_commit
 
 _KEEP = "Leave blank to keep the current value. Stored encrypted; never shown again."
 BASE_FIELDS = ["name", "marketplace", "base_url", "enabled"]
@@ -181,12 +185,12 @@ def account_form_for(spec: MarketplaceSpec) -> type[MarketplaceAccountForm]:
 @admin.register(MarketplaceAccount)
 class MarketplaceAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "marketplace", "auth_mode_shown", "enabled", "credentials_status", "order_count",
-                    "last_synced_at", "last_error_short"]
+                    "last_synced_at", "connection", "last_error_short"]
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
-    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "created_at",
-                       "updated_at"]
-    actions = ["sync_orders_now"]
+    readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "connection",
+                       "created_at", "updated_at"]
+    actions = ["sync_orders_now", "test_connection"]
     choose_marketplace_template = "admin/cancellations/marketplaceaccount/choose_marketplace.html"
 
     def _spec(self, request: HttpRequest, obj: MarketplaceAccount | None) -> MarketplaceSpec | None:
@@ -222,7 +226,8 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
                                  "classes": ["auth-mode", f"auth-mode-{mode.key}"]}))
         sets.append(("Sending pace", {"fields": [*(["sending_pace"] if obj is not None else []), *PACE_FIELDS]}))
         if obj is not None:
-            sets.append(("Status", {"fields": ["last_synced_at", "last_error", "created_at", "updated_at"]}))
+            sets.append(("Status", {"fields": ["connection", "last_synced_at", "last_error", "created_at",
+                                               "updated_at"]}))
         return sets
 
     def get_queryset(self, request: HttpRequest):
@@ -283,6 +288,24 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def last_error_short(self, obj: MarketplaceAccount) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.display(description="Connection")
+    def connection(self, obj: MarketplaceAccount) -> str:
+        """The last "Test connection": what it found, or what failed and what to do next."""
+        if not obj.connection_checked_at:
+            return "Not tested yet (action “Test connection”)."
+        ok = not obj.connection_result.startswith("Failed")
+        return format_html('<span style="color:{}">{} {}</span> <small>({})</small>', "#198754" if ok else "#ba2121",
+                           "✔" if ok else "✘", obj.connection_result,
+                           date_format(localtime(obj.connection_checked_at), "Y-m-d H:i:s"))
+
+    @admin.action(description="Test connection (one read call)", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        accounts = list(queryset)
+        for account in accounts:
+            connection_test_enqueue_on_commit(account.pk)
+        self.message_user(request, f"Connection test started for {len(accounts)} account(s): each makes one read "
+                                   "call; the result shows in the Connection column in a few seconds.")
 
     @admin.action(description="Sync orders now", permissions=["change"])
     def sync_orders_now(self, request: HttpRequest, queryset) -> None:

@@ -20,7 +20,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from ..dashboard import RateInfo, account_cancellation_rate
-from ..models import Cancellation, CancellationReason, MarketplaceAccount, OrderLine
+from ..marketplaces.registry import spec_for
+from ..models import Cancellation, CancellationReason, MarketplaceAccount, MarketplaceReason, OrderLine
 from ..selectors import reason_choices
 from ..services import (
     CancellationRequestError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 PERMISSION = "cancellations.request_cancellation"
 TEMPLATE = "admin/cancellations/cancel_confirm.html"
 CORRECTABLE_FIELDS = ("quantity", "reason")
+REASON_REQUIRED = "A reason is required."  # the service's message for a line with no reason at all
 
 
 def cancel_confirm_url(line_ids) -> str:
@@ -57,6 +59,7 @@ class LineRow:
     included: bool = True
     quantity_input: str = ""
     reason_input: str = ""
+    reason_label: str = ""  # the marketplace's label of the code that would be sent
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -71,6 +74,13 @@ class AccountGroup:
     not_cancellable: list[LineRow]
     reasons: list[tuple[str, str]]
     rate: RateInfo
+    #: The marketplace's spec says a cancel carries amounts (else it cancels by quantity and computes the refund).
+    carries_amounts: bool = False
+
+    @property
+    def has_included(self) -> bool:
+        """Something of this group would be cancelled (the rate warning only makes sense then)."""
+        return any(row.included for row in self.rows)
 
 
 def _parse_ids(raw: str) -> list[int] | None:
@@ -140,6 +150,17 @@ def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRe
     return HttpResponseRedirect(f"{changelist}?{urlencode({'request_id': str(request_id)})}")
 
 
+def _reason_labels(accounts) -> dict[tuple[int, str], str]:
+    """(account id, marketplace code) -> the marketplace's label: synced reasons, then the spec's fixed ones."""
+    accounts = list(accounts)
+    labels = {(a.pk, r.code): r.label for a in accounts for r in spec_for(a.marketplace).fixed_reasons}
+    for account_id, code, label in MarketplaceReason.objects.filter(
+            account__in=accounts).values_list("account_id", "code", "label"):
+        if label:
+            labels[(account_id, code)] = label
+    return labels
+
+
 def _line_requests(post, ids: list[int]) -> tuple[list[LineRequest], list[LineError]]:
     """What the form asks for; lines with quantity 0 are left out."""
     requests, errors = [], []
@@ -171,9 +192,16 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
                            reason=post.get(f"reason-{pk}") or None) for pk, q in typed.items()],
         reason=reason,
     )
+    # A reason missing everywhere is flagged once, at the reason field, not on every line.
+    unreasoned = {pk for pk in ids if not post.get(f"reason-{pk}")} if not reason else set()
+    reason_errors = []
     by_line: dict[int | None, list[str]] = {}
     for e in list(errors) + [e for e in preview.errors if e not in errors]:
+        if e.field == "reason" and e.line in unreasoned and e.message == REASON_REQUIRED:
+            reason_errors = ["Choose a reason for every line (or one per line below)."]
+            continue
         by_line.setdefault(e.line, []).append(e.message)
+    labels = _reason_labels(accounts.values())
     correctable = {(e.line, e.message) for e in preview.errors if e.field in CORRECTABLE_FIELDS}
 
     groups, shown = [], set()
@@ -189,15 +217,19 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
                 included=typed[line.pk] != 0,
                 quantity_input=post.get(f"quantity-{line.pk}", str(pl.quantity)),
                 reason_input=post.get(f"reason-{line.pk}", ""),
+                reason_label=labels.get((line.order.account_id, pl.reason_code), ""),
             )
             # A quantity or reason the user can change keeps the line editable; anything else blocks it.
             is_blocked = bool(pl.error) and not (row.cancellable and (line.pk, pl.error) in correctable)
             row.errors = [m for m in by_line.get(line.pk, []) if not (is_blocked and m == pl.error)]
+            if is_blocked and not row.errors and pl.error == REASON_REQUIRED and reason_errors:
+                is_blocked = False
             (blocked if is_blocked else rows).append(row)
         extra_orders = {r.line.order_id for r in rows if r.included}
         groups.append(AccountGroup(
             account=group.account, rows=rows, not_cancellable=blocked, reasons=choices[group.account.pk],
             rate=account_cancellation_rate(group.account, extra_order_ids=extra_orders),
+            carries_amounts=spec_for(group.account.marketplace).cancel_carries_amounts,
         ))
     general_errors = by_line.get(None, []) + [
         f"Line {pk}: {m}" for pk, msgs in by_line.items() if pk is not None and pk not in shown for m in msgs
@@ -215,6 +247,7 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
         "note": post.get("note", ""),
         "normalised_reasons": CancellationReason.choices,
         "general_errors": general_errors,
+        "reason_errors": reason_errors,
         "has_cancellable": any(r.included for g in groups for r in g.rows),
     }
     request.current_app = model_admin.admin_site.name

@@ -311,6 +311,10 @@ class MarketplaceBackend:
     def list_reasons(self) -> list[Reason]:
         raise NotImplementedError
 
+    def connection_test(self) -> str:
+        """One cheap read call proving the base URL and the credentials work; says what it found."""
+        raise NotImplementedError
+
     # --- hooks ---------------------------------------------------------------------------------------
 
     def secrets(self) -> list[str]:

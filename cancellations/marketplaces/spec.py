@@ -106,6 +106,9 @@ class MarketplaceSpec:
     sandbox_module: str = ""
     sandbox_path: str = ""
     demo_accounts: tuple[DemoAccount, ...] = field(default=())
+    #: The line status the marketplace reports once every unit is cancelled (shown right after our confirmed
+    #: cancellation, before the next sync); empty: unknown, the status changes with the next sync.
+    cancelled_line_status: str = ""
     #: Help texts where the product shows marketplace ids.
     order_id_label: str = "order id"
     line_id_label: str = "line id"

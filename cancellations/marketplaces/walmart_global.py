@@ -13,7 +13,7 @@ import base64
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -103,6 +103,18 @@ class WalmartGlobalBackend(MarketplaceBackend):
 
     def get_order(self, order_id: str) -> MarketplaceOrder:
         return self._read(self._call("get_order", "GET", self._orders_path(order_id)), "order")
+
+    def connection_test(self) -> str:
+        """One orders page of one order from the last 30 days (plus the token fetch in OAuth mode)."""
+        start = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = "?" + urlencode({"createdStartDate": start, "limit": 1})
+        response = self._call("list_orders", "GET", self._orders_path() + query, ok_statuses=(404,))
+        if response.status_code == 404:
+            self._no_orders_or_raise(response)
+            return "Connected: the orders API answered (no order in the last 30 days)."
+        page = self._read(response, "page")
+        latest = f" (latest: {page.orders[0].external_id})" if page.orders else ""
+        return f"Connected: the orders API answered{latest}."
 
     def iter_order_pages(self, since: datetime) -> Iterator[list[MarketplaceOrder]]:
         """Orders created since ``since``, following ``meta.nextCursor`` (appended verbatim, it starts with ?)."""

@@ -14,8 +14,10 @@ from .errors import CancellationStateError
 from .history import cancellations_transition
 from .line_money import tax_json
 
-RETRYABLE = (CancellationStatus.FAILED, CancellationStatus.REJECTED)
-VERIFIABLE = (CancellationStatus.FAILED, CancellationStatus.VERIFYING, CancellationStatus.RETRY_SCHEDULED)
+# A person settles a needs_attention cancellation: verify again, or retry once they know it did not apply.
+RETRYABLE = (CancellationStatus.FAILED, CancellationStatus.REJECTED, CancellationStatus.NEEDS_ATTENTION)
+VERIFIABLE = (CancellationStatus.FAILED, CancellationStatus.VERIFYING, CancellationStatus.RETRY_SCHEDULED,
+              CancellationStatus.NEEDS_ATTENTION)
 
 
 def _locked(cancellation: Cancellation) -> Cancellation:

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from .. import pricing
 from ..marketplaces.base import LineResult
+from ..marketplaces.registry import spec_for
 from ..models import Cancellation, CancellationStatus, InventoryAdjustment, OrderLine
 from .events import inventory_adjustments_created
 from .history import cancellations_transition
@@ -19,8 +20,8 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
     """Mark cancellations confirmed and bring their lines up to date. Runs in the caller's transaction."""
     if not pairs:
         return
-    lines = {line.pk: line for line in OrderLine.objects.select_for_update().filter(
-        pk__in={c.line_id for c, _ in pairs})}
+    lines = {line.pk: line for line in OrderLine.objects.select_for_update(of=("self",))
+             .select_related("order__account").filter(pk__in={c.line_id for c, _ in pairs})}
     for c, result in pairs:
         line = lines[c.line_id]
         reference = (result.marketplace_reference if result else "") or c.marketplace_reference
@@ -42,6 +43,9 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
                     "shipping_amount": str(c.shipping_amount), "taxes": c.taxes, "shipping_taxes": c.shipping_taxes,
                 }]
         c.marketplace_reference = reference
+        if not (result is not None and result.line_status) and line.cancelled_quantity >= line.quantity:
+            # Every unit is cancelled: show the status the marketplace now reports, not the last sync's.
+            line.status = spec_for(line.order.account.marketplace).cancelled_line_status or line.status
     rows_save(OrderLine, lines.values(), ["status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations"])
     cancellations_transition(
         [c for c, _ in pairs], CancellationStatus.CONFIRMED, message=message or "Confirmed by the marketplace",

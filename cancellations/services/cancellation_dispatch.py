@@ -18,6 +18,7 @@ from ..marketplaces.base import (
 from ..marketplaces.registry import get_backend
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceAccount, MarketplaceCall
 from ..pacing import SendPermit, account_limits, send_permit
+from .baseline import baselines_refresh
 from .call_planning import calls_plan, line_cancel_from
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
@@ -56,6 +57,7 @@ def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
         cancellations_transition(
             members, CancellationStatus.SENDING, message=f"Sending in call {call.pk}",
             attempts=lambda c: c.attempts + 1, baseline_cancelled_quantity=lambda c: c.line.cancelled_quantity,
+            baseline_references=lambda c: [str(e.get("id")) for e in c.line.marketplace_cancellations if e.get("id")],
             next_attempt_at=None,
         )
         return (call, members) if members else None
@@ -116,6 +118,7 @@ def _cancel_send(permit: SendPermit, account: MarketplaceAccount, recorder: Call
     """The HTTP exchange, holding one of the account's send slots; a 429 pauses the whole account."""
     try:
         with get_backend(account, on_exchange=recorder.record) as backend:
+            baselines_refresh(account=account, members=members, backend=backend)
             return backend.cancel_lines([line_cancel_from(c) for c in members])
     except TransientError as exc:
         if exc.status_code == 429:

@@ -68,37 +68,84 @@ def _verify_order(members: list[Cancellation]) -> str:
         return "unverified"
     remote_lines = {line.external_id: line for line in remote.lines}
     reports_ids = backend_class(account.marketplace).reports_cancellation_ids
+    known = _references_known({c.line_id for c in members})
     with transaction.atomic():
-        confirmed, not_applied = [], []
+        confirmed, not_applied, ambiguous = [], [], []
         for c in members:
-            result = _applied(c, remote_lines.get(c.line.external_id), reports_ids)
-            if result:
-                confirmed.append((c, result))
-            else:
+            verdict, detail = _judge(c, remote_lines.get(c.line.external_id), reports_ids, known)
+            if verdict == APPLIED:
+                confirmed.append((c, detail))
+            elif verdict == NOT_APPLIED:
                 not_applied.append(c)
+            else:
+                ambiguous.append((c, detail))
         cancellations_confirm(confirmed, message="Confirmed by reading the order back")
         retries_schedule(not_applied, code="not_applied",
                          message="Reading the order back showed the cancellation was not applied")
+        for c, observed in ambiguous:  # never resent on its own: a person settles it
+            cancellations_transition(
+                [c], CancellationStatus.NEEDS_ATTENTION, error_code=AMBIGUOUS, error_message=observed,
+                next_attempt_at=None,
+                message="The marketplace's state cannot tell whether our cancellation applied")
+    if ambiguous:
+        return "needs_attention"
     return "confirmed" if not not_applied else "not_applied" if not confirmed else "mixed"
 
 
-def _applied(c: Cancellation, remote_line, reports_ids: bool) -> LineResult | None:
-    """The confirmation if the marketplace's line shows this cancellation took effect, else None.
+APPLIED, NOT_APPLIED, UNDECIDABLE = "applied", "not_applied", "undecidable"
+#: error_code of a cancellation whose outcome the marketplace's state cannot prove either way.
+AMBIGUOUS = "ambiguous_outcome"
 
-    Units cancelled must have grown by at least ours since we sent it; where the marketplace lists its
-    cancellations with ids, one we do not know yet, of our quantity, must also be there.
+
+def _references_known(line_ids: set[int]) -> dict[int, set[str]]:
+    """Marketplace cancellation ids already attributed to a cancellation (ours or found by sync), per line."""
+    known: dict[int, set[str]] = defaultdict(set)
+    for line_id, reference in Cancellation.objects.filter(line_id__in=line_ids).exclude(
+            marketplace_reference="").values_list("line_id", "marketplace_reference"):
+        known[line_id].add(reference)
+    return known
+
+
+def _judge(c: Cancellation, remote_line, reports_ids: bool, known: dict[int, set[str]]):
+    """(APPLIED, LineResult) | (NOT_APPLIED, None) | (UNDECIDABLE, what was observed).
+
+    Proof, never a guess. Where the marketplace lists cancellations with ids, ours is the one entry that was
+    not there when we sent (``baseline_references``), is nobody else's, and has our quantity, reason code and
+    amounts: quantity alone proves nothing. Where it only counts units, the line's cancelled
+    units must have grown by exactly ours since the (fresh) baseline; any other growth cannot tell ours from
+    someone else's.
     """
-    if remote_line is None or remote_line.cancelled_quantity < (c.baseline_cancelled_quantity or 0) + c.quantity:
-        return None
-    known = set(Cancellation.objects.filter(line_id=c.line_id).exclude(marketplace_reference="")
-                .values_list("marketplace_reference", flat=True))
-    reference = next((e.id for e in reversed(remote_line.cancellations)
-                      if e.id not in known and e.quantity == c.quantity), "")
-    if reports_ids and not reference:
-        return None
-    return LineResult(ref=c.pk, line_id=c.line.external_id, outcome=LineOutcome.CONFIRMED,
-                      marketplace_reference=reference,
-                      cancelled_quantity=None if reports_ids else remote_line.cancelled_quantity)
+    if remote_line is None:
+        return NOT_APPLIED, None
+    if reports_ids:
+        before = set(c.baseline_references or ()) | known[c.line_id]
+        new = [e for e in remote_line.cancellations if e.id not in before]
+        ours = [e for e in new if _is_ours(c, e)]
+        if len(ours) == 1:
+            return APPLIED, LineResult(ref=c.pk, line_id=c.line.external_id, outcome=LineOutcome.CONFIRMED,
+                                       marketplace_reference=ours[0].id, line_status=remote_line.status)
+        if not ours:
+            return NOT_APPLIED, None
+        return UNDECIDABLE, (f"{len(ours)} new cancellations on line {c.line.external_id} match ours "
+                             f"({c.quantity} unit(s), reason {c.reason_code}, amount {c.amount}): "
+                             f"{', '.join(e.id for e in ours)}")
+    base = c.baseline_cancelled_quantity or 0
+    grown = remote_line.cancelled_quantity - base
+    if grown == c.quantity:
+        return APPLIED, LineResult(ref=c.pk, line_id=c.line.external_id, outcome=LineOutcome.CONFIRMED,
+                                   cancelled_quantity=remote_line.cancelled_quantity, line_status=remote_line.status)
+    if grown <= 0:
+        return NOT_APPLIED, None
+    return UNDECIDABLE, (f"Line {c.line.external_id}: {remote_line.cancelled_quantity} unit(s) cancelled on the "
+                         f"marketplace, {base} when we sent ours of {c.quantity}: the {grown} new unit(s) may be "
+                         "someone else's")
+
+
+def _is_ours(c: Cancellation, entry) -> bool:
+    """Same quantity, reason code (when reported) and amounts (when we sent some) as ours."""
+    same_reason = not entry.reason_code or entry.reason_code == c.reason_code
+    same_amounts = not c.amount or (entry.amount, entry.shipping_amount) == (c.amount, c.shipping_amount)
+    return entry.quantity == c.quantity and same_reason and same_amounts
 
 
 @transaction.atomic

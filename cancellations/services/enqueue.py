@@ -119,6 +119,12 @@ def orders_sync_enqueue_on_commit(account_id: int, since_iso: str | None) -> Non
     transaction.on_commit(lambda: task_submit(orders_sync_task, account_id, since_iso), robust=True)
 
 
+def connection_test_enqueue_on_commit(account_id: int) -> None:
+    from ..tasks import account_connection_test_task
+
+    transaction.on_commit(lambda: task_submit(account_connection_test_task, account_id), robust=True)
+
+
 def deliveries_enqueue_on_commit(delivery_ids: Sequence[int]) -> None:
     """With a broker, one task per webhook delivery on the webhooks queue once the change commits.
 

@@ -19,6 +19,7 @@ from ..marketplaces.base import AccountError, LineTax, MarketplaceError, Marketp
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from .call_recording import CallRecorder
+from .drift import marketplace_cancellations_record
 from .enqueue import orders_sync_enqueue_on_commit
 from .events import account_error_record
 from .line_money import CANCELLED_FIELDS, cancelled_fields, tax_json
@@ -41,6 +42,7 @@ class SyncReport:
     lines_created: int = 0
     lines_updated: int = 0
     reasons: int = 0
+    marketplace_cancellations: int = 0  # made outside this product, found by this sync (drift)
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -112,20 +114,26 @@ def orders_page_upsert(*, account: MarketplaceAccount, page: list[MarketplaceOrd
     Order.objects.bulk_create(new_orders)  # PostgreSQL and SQLite return the new primary keys
     Order.objects.bulk_update(changed_orders, [*ORDER_FIELDS, "synced_at"])
 
+    Order.objects.filter(pk__in=[o.pk for o in existing.values()]).update(read_at=now)
+
     lines = {(line.order_id, line.external_id): line
              for line in OrderLine.objects.filter(order__in=[existing[mo.external_id] for mo in page])}
-    new_lines, changed_lines = [], []
+    new_lines, changed_lines, read = [], [], []
     for mo in page:
         order = existing[mo.external_id]
         for ml in mo.lines:
             values = _line_values(ml)
             line = lines.get((order.pk, ml.external_id))
             if line is None:
-                new_lines.append(OrderLine(order=order, external_id=ml.external_id, **values))
+                line = OrderLine(order=order, external_id=ml.external_id, **values)
+                new_lines.append(line)
             elif _changed(line, values):
                 changed_lines.append(line)
+            line.order = order
+            read.append((line, ml))
     OrderLine.objects.bulk_create(new_lines)
     OrderLine.objects.bulk_update(changed_lines, LINE_FIELDS)
+    report.marketplace_cancellations += len(marketplace_cancellations_record(read))
     report.orders_created += len(new_orders)
     report.orders_updated += len(changed_orders)
     report.lines_created += len(new_lines)

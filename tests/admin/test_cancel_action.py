@@ -79,7 +79,9 @@ def test_confirmation_page_shows_groups_amounts_rates_and_what_is_not_cancellabl
     pk = lines["a"].pk
     assert f'name="quantity-{pk}" id="id_quantity-{pk}" value="2"' in body
     assert ">20.00<" in body and ">5.00<" in body and "GST 1.00" in body and "<strong>26.00</strong> CAD" in body
-    assert "Walmart Canada cancels by quantity" in body
+    assert "Walmart Canada cancels by quantity and computes the refund" in body
+    walmart = re.search(rf'id="account-{lines["walmart"].order.account_id}"(.*?)</table>', body, re.S).group(1)
+    assert "Amount" not in walmart and "Shipping" not in walmart  # its spec: cancels carry no amounts
     blocked = re.search(rf'id="blocked-line-{lines["shipped"].pk}">(.*?)</tr>', body, re.S)
     assert blocked and "cannot be cancelled" in blocked.group(1)
     assert "Threshold: <strong>2.00 %</strong>" in body and "Threshold: <strong>3.00 %</strong>" in body
@@ -88,7 +90,8 @@ def test_confirmation_page_shows_groups_amounts_rates_and_what_is_not_cancellabl
     assert re.search(rf'id="rate-after-{mirakl}"[^>]*>100.00 %<', body)
     assert "Confirm cancellation" in body
     assert page_request_id(response)
-    assert "A reason is required" not in body and "sends " not in body  # nobody has chosen a reason yet
+    assert "Choose a reason" not in body and "Sent as" not in body  # nobody has chosen a reason yet
+    assert body.index('id="confirm"') < body.index('id="recalculate"')  # Confirm is the primary button
     assert Cancellation.objects.count() == 0
 
 
@@ -101,7 +104,8 @@ def test_recalculate_reprices_an_edited_quantity_and_creates_nothing(admin_clien
     })
     assert response.status_code == 200
     body = response.content.decode()
-    assert ">10.00<" in body and ">2.50<" in body and "GST 0.50" in body and "sends 34" in body
+    assert ">10.00<" in body and ">2.50<" in body and "GST 0.50" in body
+    assert "Sent as “Out of stock” (34)" in body  # the marketplace's label, not only its code
     assert f'value="{request_id}"' in body
     assert Cancellation.objects.count() == 0
 
@@ -166,7 +170,10 @@ def test_confirm_without_a_reason_asks_for_one(admin_client, lines):
     request_id = page_request_id(admin_client.get(confirm_url(a)))
     response = admin_client.post(reverse(CONFIRM_URL), confirm_post([a], request_id, reason=""))
     assert response.status_code == 200
-    assert "A reason is required" in response.content.decode()
+    body = response.content.decode()
+    field = re.search(r'id="reason-row">(.*?)</select>', body, re.S).group(1)
+    assert "Choose a reason for every line" in field and 'id="reason-errors"' in field  # at the field
+    assert "A reason is required" not in body  # not repeated on every line
     assert Cancellation.objects.count() == 0
 
 
@@ -243,3 +250,16 @@ def test_confirmation_page_queries_do_not_grow_with_lines(admin_client, django_a
     with django_assert_max_num_queries(14):
         response = admin_client.get(confirm_url(*selected))
     assert response.content.decode().count('<tr id="line-') == count
+
+
+def test_no_threshold_warning_for_a_group_with_nothing_to_cancel(admin_client, lines):
+    from tests.admin.builders import cancellation_create
+
+    shipped = lines["shipped"]
+    other = order_create(account=shipped.order.account, lines=1, ordered_at=timezone.now())
+    cancellation_create(other.lines.get(), status="confirmed")  # the account is already over its threshold
+    body = admin_client.get(confirm_url(shipped)).content.decode()
+    assert "cannot be cancelled" in body
+    assert "Above the threshold after this cancellation" not in body and 'id="confirm"' not in body
+    body = admin_client.get(confirm_url(lines["a"])).content.decode()
+    assert "Above the threshold after this cancellation" in body

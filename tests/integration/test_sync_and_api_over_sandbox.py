@@ -19,12 +19,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_sync_is_idempotent_and_reads_every_field(mirakl_live):
+    # read_at alone changes: it marks when the marketplace was last read (the fresh baseline of issue 8 §3).
     orders_before = list(Order.objects.filter(account=mirakl_live).values())
     lines_before = list(OrderLine.objects.filter(order__account=mirakl_live).values())
+    found_before = Cancellation.objects.filter(source="marketplace").count()
     report = orders_sync(account=mirakl_live, since=datetime(2020, 1, 1, tzinfo=UTC))  # re-read everything
     assert report.pages == 1
     assert (report.orders_created, report.orders_updated, report.lines_created, report.lines_updated) == (0, 0, 0, 0)
-    assert list(Order.objects.filter(account=mirakl_live).values()) == orders_before  # synced_at included
+    assert [{k: v for k, v in o.items() if k != "read_at"} for o in Order.objects.filter(
+        account=mirakl_live).values()] == [{k: v for k, v in o.items() if k != "read_at"} for o in orders_before]
+    assert Cancellation.objects.filter(source="marketplace").count() == found_before  # nothing recorded twice
     assert list(OrderLine.objects.filter(order__account=mirakl_live).values()) == lines_before
     # The seeded shapes came through: shipped and cancelled orders, taxes with their rules, earlier cancellations.
     statuses = dict(Order.objects.filter(account=mirakl_live).values_list("external_id", "status"))
@@ -69,11 +73,12 @@ def test_repeated_idempotency_key_makes_one_cancellation_and_one_call(api, mirak
     second = api.post("/api/cancellations/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1002-hdmi")
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json() and first.json()["cancellations"][0]["status"] == "confirmed"
-    assert Cancellation.objects.count() == 1 and MarketplaceCall.objects.filter(operation="cancel").count() == 1
+    ours = Cancellation.objects.exclude(source="marketplace")  # the seed's earlier cancellations are found by sync
+    assert ours.count() == 1 and MarketplaceCall.objects.filter(operation="cancel").count() == 1
     assert cancel_calls_received(mirakl_live) == 1
     conflict = api.post("/api/cancellations/", {**body, "reason": "22"}, format="json",
                         HTTP_IDEMPOTENCY_KEY="order-1002-hdmi")
-    assert conflict.status_code == 409 and Cancellation.objects.count() == 1
+    assert conflict.status_code == 409 and ours.count() == 1
 
 
 def test_double_submit_of_everything_left_is_refused_the_second_time(api, mirakl_live):
@@ -81,8 +86,9 @@ def test_double_submit_of_everything_left_is_refused_the_second_time(api, mirakl
     body = {"lines": [{"line": hdmi.pk}], "reason": "21"}  # no quantity: all that remains
     assert api.post("/api/cancellations/", body, format="json").status_code == 202
     again = api.post("/api/cancellations/", body, format="json")
-    assert again.status_code == 400 and again.json()["errors"][0]["field"] == "quantity"
-    assert Cancellation.objects.count() == 1 and cancel_calls_received(mirakl_live) == 1
+    # Refused: nothing left (the line now also shows the marketplace's CANCELED status, issue 8 §4).
+    assert again.status_code == 400 and again.json()["errors"][0]["field"] in ("quantity", "line")
+    assert Cancellation.objects.exclude(source="marketplace").count() == 1 and cancel_calls_received(mirakl_live) == 1
 
 
 def test_periodic_sync_task_syncs_every_enabled_account(mirakl_live):
@@ -91,6 +97,7 @@ def test_periodic_sync_task_syncs_every_enabled_account(mirakl_live):
 
     MarketplaceAccount.objects.create(name="off", marketplace="mirakl", base_url="https://off.example.com",
                                       credentials={"api_key": "k"}, enabled=False)
+    Cancellation.objects.filter(account=mirakl_live).delete()
     Order.objects.filter(account=mirakl_live).delete()
     MarketplaceAccount.objects.filter(pk=mirakl_live.pk).update(last_synced_at=None)
     assert orders_sync_all_task() == 1  # one task per enabled account (run inline here)

@@ -302,6 +302,11 @@ class MiraklBackend(MarketplaceBackend):
 
     # --- RE01 ----------------------------------------------------------------------------------------
 
+    def connection_test(self) -> str:
+        """RE01: the shop's reasons (one small GET that needs a valid API key)."""
+        reasons = self.list_reasons()
+        return f"Connected: the shop answered with {len(reasons)} cancellation reason(s) (RE01)."
+
     def list_reasons(self) -> list[Reason]:
         response = self.request(
             "reasons", "GET", self._url("/api/reasons"), headers=self._headers(),

@@ -15,6 +15,7 @@ SPEC = MarketplaceSpec(
     backend="cancellations.marketplaces.mirakl.backend.MiraklBackend",
     currency="CAD",
     # Lines not yet debited or shipped (OR30 cancels them).
+    cancelled_line_status="CANCELED",
     line_operations={state: CANCEL for state in (
         "staging", "waiting_acceptance", "waiting_debit", "waiting_debit_payment", "shipping")},
     rate_threshold=Decimal("0.02"),
