@@ -31,3 +31,7 @@ class CancellationRequestError(Exception):
 
 class CancellationStateError(Exception):
     """The cancellation is not in a state that allows this action."""
+
+
+class StatusMoveError(CancellationStateError):
+    """A status change the cancellation pipeline does not allow (``history.STATUS_MOVES``); nothing was changed."""

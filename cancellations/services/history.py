@@ -6,9 +6,34 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
-from ..models import Cancellation, CancellationEvent, Source
+from ..models import Cancellation, CancellationEvent, CancellationStatus, Source
+from .errors import StatusMoveError
 from .events import cancellations_moved
 from .rows import rows_save
+
+S = CancellationStatus
+#: An ambiguous outcome a person must settle; never resent automatically.
+NEEDS_ATTENTION = getattr(CancellationStatus, "NEEDS_ATTENTION", "needs_attention")
+
+#: The cancellation pipeline: each status and the statuses it may move to. A new cancellation starts
+#: ``pending`` (``cancellation_request``); ``confirmed`` is final; ``failed`` and ``rejected`` move again only
+#: when a person retries or verifies. Any other move raises ``StatusMoveError``.
+STATUS_MOVES: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.SENDING}),
+    S.SENDING: frozenset({S.CONFIRMED, S.REJECTED, S.FAILED, S.RETRY_SCHEDULED, S.VERIFYING, NEEDS_ATTENTION}),
+    S.RETRY_SCHEDULED: frozenset({S.PENDING, S.VERIFYING, NEEDS_ATTENTION}),
+    # Read back: confirmed, not applied (retry or give up), still unknown (verify again later).
+    S.VERIFYING: frozenset({S.CONFIRMED, S.RETRY_SCHEDULED, S.FAILED, S.VERIFYING, NEEDS_ATTENTION}),
+    NEEDS_ATTENTION: frozenset({S.CONFIRMED, S.REJECTED, S.FAILED, S.PENDING}),
+    S.CONFIRMED: frozenset(),
+    S.REJECTED: frozenset({S.PENDING, S.VERIFYING}),  # retried by a person
+    S.FAILED: frozenset({S.PENDING, S.VERIFYING}),  # retried, or read back first when its outcome was never settled
+}
+
+
+def status_move_check(from_status: str, to_status: str) -> None:
+    if to_status not in STATUS_MOVES.get(from_status, ()):
+        raise StatusMoveError(f"A {from_status or 'new'} cancellation cannot become {to_status}.")
 
 
 def cancellations_transition(
@@ -17,11 +42,14 @@ def cancellations_transition(
 ) -> None:
     """Move cancellations to ``to_status``, saving ``fields`` too, with one history row each.
 
-    A field value may be a callable taking the cancellation (per-row values). A fixed number of queries beyond
-    a handful of rows (see ``rows_save``).
+    Every move is checked against ``STATUS_MOVES`` first: one illegal move raises ``StatusMoveError`` and
+    changes nothing. A field value may be a callable taking the cancellation (per-row values). A fixed number
+    of queries beyond a handful of rows (see ``rows_save``).
     """
     if not cancellations:
         return
+    for c in cancellations:
+        status_move_check(c.status, to_status)
     now = timezone.now()
     events = []
     for c in cancellations:

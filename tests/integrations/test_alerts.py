@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from cancellations.marketplaces.base import AccountError, PermanentError
-from cancellations.models import AlertNotice
+from cancellations.models import AlertNotice, Cancellation
 from cancellations.services import LineRequest, cancellation_request
 from cancellations.services.alerts import alerts_digest_send
 from cancellations.services.history import cancellations_transition
@@ -36,6 +36,7 @@ def test_failures_and_account_errors_are_grouped_into_one_digest(alerting, fake,
                                                                  django_capture_on_commit_callbacks):
     fake.script = [AccountError("Unauthorized", code="http_401", status_code=401)]
     created = _request(mirakl_order, django_capture_on_commit_callbacks)
+    cancellations_transition(created[:1], "sending", message="sent")  # the pipeline's road (no alert)
     cancellations_transition(created[:1], "needs_attention", message="ambiguous")
     kinds = sorted(AlertNotice.objects.values_list("kind", flat=True))
     assert kinds == ["account_error", "cancellation_failed", "cancellation_failed", "cancellation_needs_attention"]
@@ -51,6 +52,8 @@ def test_no_flood_a_second_digest_waits_for_the_window(alerting, fake, mirakl_or
                                                        django_capture_on_commit_callbacks):
     fake.script = [PermanentError("Refused", code="bad")]
     _request(mirakl_order, django_capture_on_commit_callbacks)
+    # Setup: back to sending (a rejection is final in the pipeline), so that a failure can follow.
+    Cancellation.objects.update(status="sending")
     cancellations_transition(list(mirakl_order.lines.first().cancellations.all()), "failed", message="x")
     assert alerts_digest_send() == 1  # (the rejection is not an alert; the failure is)
     cancellations_transition(list(mirakl_order.lines.last().cancellations.all()), "failed", message="y")

@@ -49,6 +49,7 @@ def test_a_rolled_back_change_leaves_no_event(fake, mirakl_order):
     created = _request(mirakl_order)  # (no commit callbacks run: stays pending)
     before = Event.objects.count()
     with pytest.raises(RuntimeError), transaction.atomic():
+        cancellations_transition(created, CancellationStatus.SENDING, message="sent")  # the pipeline's road
         cancellations_transition(created, CancellationStatus.FAILED, message="boom")
         assert Event.objects.count() == before + 2
         raise RuntimeError("the change fails after the status moved")
@@ -73,6 +74,7 @@ def test_status_mapping_is_data_and_covers_the_statuses_that_need_one():
 @pytest.mark.parametrize("to_status", ["rejected", "failed", "needs_attention"])
 def test_each_mapped_status_records_its_event(fake, mirakl_order, to_status):
     created = _request(mirakl_order)
+    cancellations_transition(created[:1], CancellationStatus.SENDING, message="sent")  # the pipeline's road
     cancellations_transition(created[:1], to_status, message="test")
     event = Event.objects.get(type=STATUS_EVENT_TYPES[to_status])
     assert event.data["id"] == created[0].pk and event.data["status"] == to_status
@@ -81,6 +83,7 @@ def test_each_mapped_status_records_its_event(fake, mirakl_order, to_status):
 def test_moves_without_an_event_type_record_none(fake, mirakl_order):
     created = _request(mirakl_order)
     count = Event.objects.count()
+    cancellations_transition(created, CancellationStatus.SENDING, message="sent")
     cancellations_transition(created, CancellationStatus.RETRY_SCHEDULED, message="later")
     assert Event.objects.count() == count
 
@@ -121,6 +124,7 @@ def test_event_queries_do_not_grow_with_the_number_of_cancellations(fake, mirakl
     orders = [order_create(account=mirakl_account, lines=1) for _ in range(6)]
     created = cancellation_request(lines=[LineRequest(line_id=o.lines.get().pk) for o in orders],
                                    reason="customer_request", source="api")
+    cancellations_transition(created, CancellationStatus.SENDING, message="sent")  # the pipeline's road
     with django_assert_max_num_queries(8):
         cancellations_transition(created, CancellationStatus.FAILED, message="x")
     assert Event.objects.filter(type="cancellation.failed").count() == 6
