@@ -18,6 +18,7 @@ from .. import pricing
 from ..marketplaces.base import AccountError, LineTax, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
+from .account_connection import account_next_step
 from .call_recording import CallRecorder
 from .drift import marketplace_cancellations_record
 from .enqueue import orders_sync_enqueue_on_commit
@@ -160,6 +161,7 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
     except MarketplaceError as exc:
         error = f"Sync failed: {exc.code}: {exc.message[:500]}"
         if isinstance(exc, AccountError):
+            error += f". {account_next_step(account, exc)}"
             account_error_record(account_id=account.pk, error=error)  # with its event and alert
         else:
             MarketplaceAccount.objects.filter(pk=account.pk).update(last_error=error)
