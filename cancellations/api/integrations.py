@@ -6,7 +6,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 
 from ..integration_models import event_pk
 from ..models import Event, WebhookEndpoint
@@ -17,6 +16,7 @@ from ..services.webhooks import (
     webhook_events_problem,
     webhook_url_problem,
 )
+from .parsers import BoundedJSONParser
 from .permissions import ModelPermissionsWithView, _HasPermissions
 
 MANAGE_WEBHOOKS = "cancellations.manage_webhooks"
@@ -122,7 +122,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, m
                              mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     queryset = WebhookEndpoint.objects.order_by("id")
     permission_classes = [CanManageWebhooks]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_serializer_class(self):
