@@ -18,6 +18,7 @@ from ..marketplaces.base import (
 from ..marketplaces.registry import get_backend
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceAccount, MarketplaceCall
 from ..pacing import SendPermit, account_limits, send_permit
+from .account_connection import account_next_step
 from .baseline import baselines_refresh
 from .call_planning import calls_plan, line_cancel_from
 from .call_recording import CallRecorder
@@ -180,7 +181,8 @@ def _record_failure(call: MarketplaceCall, members: list[Cancellation], exc: Mar
         cancellations_transition(members, CancellationStatus.REJECTED, message=message, error_code=exc.code,
                                  error_message=message)
     elif isinstance(exc, AccountError):
-        account_error_record(account_id=call.account_id, error=f"{exc.code}: {message}")
+        next_step = account_next_step(call.account, exc)
+        account_error_record(account_id=call.account_id, error=f"{exc.code}: {message}. {next_step}")
         cancellations_transition(members, CancellationStatus.FAILED, message=message, error_code=exc.code,
                                  error_message=f"Account problem: {message}")
     elif isinstance(exc, TransientError) and exc.outcome_unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from cancellations.models import MarketplaceAccount, MarketplaceCall
@@ -39,3 +40,15 @@ def test_the_admin_action_tests_and_the_list_shows_the_result(mirakl_live, admin
     assert "Connection test started for 1 account(s)" in answer.content.decode()
     assert MarketplaceAccount.objects.get(pk=mirakl_live.pk).connection_result.startswith("Connected")
     assert "✔ Connected: the shop answered" in admin_client.get(url).content.decode()
+
+
+def test_an_account_error_during_a_sync_says_what_to_check(mirakl_live):
+    from cancellations.marketplaces.base import AccountError
+    from cancellations.services import orders_sync
+
+    fault_add(mirakl_live, "unauthorized", operation="reasons")
+    with pytest.raises(AccountError):
+        orders_sync(account=mirakl_live)
+    mirakl_live.refresh_from_db()
+    assert mirakl_live.last_error.startswith("Sync failed: ")
+    assert "Next step: check the" in mirakl_live.last_error and "API key" in mirakl_live.last_error
