@@ -143,3 +143,21 @@ def test_the_confirmation_page_names_the_call_and_shows_fees(mirakl_live, admin_
     assert "by OR21 (refuse the line: not accepted yet)" in page and "by OR30 (cancel order lines)" in page
     assert 'name="accept_other_lines"' in page
     assert "CARD_FEE (fee) 9.00" in page and "EHF (fee) 1.35" in page
+
+
+def test_a_refusal_whose_answer_was_lost_is_read_back_as_applied(mirakl_live):
+    from django.utils import timezone
+
+    from cancellations.services import cancellations_verify
+    from tests.integration.conftest import fault_add
+
+    controller, charger = lines_of(mirakl_live, "BBY-1007-A")
+    fault_add(mirakl_live, "drop_after_apply", operation="refuse")
+    done = _cancel([(controller, None), (charger, None)])  # the connection drops: outcome unknown, read back
+    Cancellation.objects.filter(pk__in=[c.pk for c in done], status="verifying").update(
+        next_attempt_at=timezone.now())
+    cancellations_verify()
+    final = Cancellation.objects.filter(pk__in=[c.pk for c in done]).order_by("pk")
+    assert [(c.status, c.attempts) for c in final] == [("confirmed", 1), ("confirmed", 1)]
+    assert SandboxCancel.objects.filter(operation="refuse").count() == 2  # applied once, never resent
+    assert MarketplaceCall.objects.filter(operation="get_order").exists()  # confirmed by reading the order back
