@@ -101,11 +101,11 @@ class MarketplaceSpec:
     #: The mode of an account that names none (made before modes were recorded); ``default_auth`` if empty.
     unnamed_auth: str = ""
     options: tuple[OptionField, ...] = ()
-    #: A boolean account option that, set to false, means the marketplace cancels whole orders only: a request
-    #: must then take every open unit of every line of an order ("" when partial cancels are always allowed).
+    #: A boolean account option that, when true, means the marketplace cancels whole orders only for the account:
+    #: a request must then take every open unit of every line of an order ("" when partial cancels are allowed).
     whole_order_option: str = ""
-    #: A boolean account option that, set to false, forbids refusing some waiting lines of an order while
-    #: accepting the others in the same call ("" when there is no such choice).
+    #: A boolean account option that, when true, allows refusing some waiting lines of an order while accepting
+    #: the others in the same call (off by default: "" or unset, every waiting line is decided alike).
     partial_acceptance_option: str = ""
     #: The sandbox emulator module (serves ``urlpatterns``, seeds with ``orders_seed(seller)``) and its URL
     #: prefix under ``/sandbox/``.
@@ -131,10 +131,10 @@ class MarketplaceSpec:
         return self.line_operations.get((status or "").lower())
 
     def cancels_whole_orders(self, options: Mapping[str, Any]) -> bool:
-        return bool(self.whole_order_option) and (options or {}).get(self.whole_order_option) is False
+        return bool(self.whole_order_option) and (options or {}).get(self.whole_order_option) is True
 
     def allows_partial_acceptance(self, options: Mapping[str, Any]) -> bool:
-        return bool(self.partial_acceptance_option) and (options or {}).get(self.partial_acceptance_option) is not False
+        return bool(self.partial_acceptance_option) and (options or {}).get(self.partial_acceptance_option) is True
 
     def auth_mode(self, key: str) -> AuthMode | None:
         return next((m for m in self.auth_modes if m.key == key), None)

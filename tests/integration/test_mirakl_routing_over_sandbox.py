@@ -69,8 +69,7 @@ def test_waiting_lines_are_refused_with_or21_one_call_per_order(mirakl_live):
 
 def test_refusing_one_line_and_accepting_the_other_where_the_account_allows_it(mirakl_live):
     controller, charger = lines_of(mirakl_live, "BBY-1007-A")
-    MarketplaceAccount.objects.filter(pk=mirakl_live.pk).update(options={**mirakl_live.options,
-                                                                         "partial_acceptance": False})
+    assert "partial_acceptance" not in mirakl_live.options  # off unless the account says so
     with pytest.raises(CancellationRequestError) as info:
         cancellation_request(lines=[LineRequest(line_id=controller.pk)], reason="21", source="api",
                              accept_others=True)
@@ -99,7 +98,7 @@ def test_lines_not_yet_debited_go_by_or30_with_their_fees(mirakl_live):
 
 def test_partial_cancelation_off_cancels_whole_orders_by_or29_and_refuses_part(mirakl_live):
     MarketplaceAccount.objects.filter(pk=mirakl_live.pk).update(options={**mirakl_live.options,
-                                                                         "partial_cancelation": False})
+                                                                         "partial_cancelation_off": True})
     seller = mirakl_live.sandbox_seller
     seller.options = {"partial_cancelation": False}  # the operator's side of the same setting
     seller.save()

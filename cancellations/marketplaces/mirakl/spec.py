@@ -28,14 +28,14 @@ SPEC = MarketplaceSpec(
                                                     "otherwise).", integer_ok=True),
         OptionField("tax_mode", "Order tax mode", help_text="Only orders in this tax mode are synced.",
                     choices=TAX_MODES),
-        OptionField("partial_cancelation", "Shop partial cancelation",
-                    help_text="Off when the operator has not enabled shop partial cancelation: only whole orders "
-                              "can be cancelled (OR29).", boolean=True),
-        OptionField("partial_acceptance", "Partial acceptance",
-                    help_text="Allows refusing some waiting lines of an order while accepting the others (OR21).",
-                    boolean=True),
+        OptionField("partial_cancelation_off", "Shop partial cancelation off",
+                    help_text="Tick when the operator has not enabled shop partial cancelation: only whole orders "
+                              "can be cancelled (OR29), and a partial request is refused.", boolean=True),
+        OptionField("partial_acceptance", "Partial acceptance allowed",
+                    help_text="Allows refusing some waiting lines of an order while accepting the others in the "
+                              "same call (OR21), when the request asks for it.", boolean=True),
     ),
-    whole_order_option="partial_cancelation",
+    whole_order_option="partial_cancelation_off",
     partial_acceptance_option="partial_acceptance",
     sandbox_module="cancellations.sandbox.mirakl",
     sandbox_path="mirakl",
