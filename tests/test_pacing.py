@@ -26,10 +26,19 @@ def test_a_slot_of_a_worker_that_died_is_freed_after_its_lease():
 
 def test_a_rate_spaces_sends_evenly_and_says_when_to_come_back():
     state, limits = PaceState(), Limits(cap=16, rate=4)
-    waits = [acquire(state, limits, 100.0, max_wait=1).wait for _ in range(5)]
-    assert waits == [0, 0.25, 0.5, 0.75, 1.0]
+    waits = [acquire(state, limits, 100.0, max_wait=1).wait for _ in range(7)]
+    assert waits == [0, 0, 0, 0.25, 0.5, 0.75, 1.0]  # at most half a second's worth (2) at once, then 4/s
     later = acquire(state, limits, 100.0, max_wait=1)
     assert later.token is None and later.wait == pytest.approx(0.75)  # booked beyond max_wait: come back
+
+
+def test_sends_late_for_their_slot_catch_up_only_half_a_second():
+    state, limits = PaceState(), Limits(cap=16, rate=4)
+    for _ in range(7):
+        acquire(state, limits, 100.0, max_wait=1)  # booked up to 101.25
+    # Workers busy until 103: the pace resumes with at most 2 extra sends, not the 7 missed slots.
+    waits = [acquire(state, limits, 103.0, max_wait=1).wait for _ in range(4)]
+    assert waits == [0, 0, 0, 0.25]
 
 
 def test_a_429_pauses_the_whole_account_then_the_pace_ramps_back_up():

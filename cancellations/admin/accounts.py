@@ -273,7 +273,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         mode = obj.spec.auth_mode(obj.auth_mode)
         return f"{obj.auth_mode} (deprecated)" if mode and mode.deprecation else obj.auth_mode
 
-    @admin.display(description="Now")
+    @admin.display(description="Current pace")
     def sending_pace(self, obj: MarketplaceAccount) -> str:
         if not obj.pk:
             return "-"

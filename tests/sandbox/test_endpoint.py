@@ -95,13 +95,13 @@ def test_latency_knob_holds_every_answer_and_concurrent_calls_overlap(live_serve
 
 
 def test_latency_setting_applies_when_the_seller_has_no_option(live_server, seller):
-    with override_settings(SANDBOX_LATENCY_MS=300):
+    with override_settings(SANDBOX_LATENCY_MS=1000):
         started = time.monotonic()
         assert reasons(live_server).status_code == 200
-        assert time.monotonic() - started >= 0.3
+        assert time.monotonic() - started >= 1.0
     started = time.monotonic()
     assert reasons(live_server).status_code == 200
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.9  # no knob, no wait (a busy machine still answers well within it)
 
 
 def test_rate_limit_knob_answers_429_with_retry_after_above_the_rate(live_server, seller):

@@ -147,3 +147,23 @@ def test_the_api_answers_then_publishes(fake, mirakl_account, broker_queue):
                          format="json")
     assert answer.status_code == 202, answer.content
     assert _task_names(broker_queue) == ["cancellations.tasks.call_dispatch_task"]
+
+
+def test_a_worker_keeps_its_database_connection_from_task_to_task():
+    """Celery's Django fixup would close it around every task (one new PostgreSQL session per task); Django's
+    own rule (CONN_MAX_AGE, unusable connections) decides instead, as around web requests."""
+    from unittest import mock
+
+    from celery.fixups.django import DjangoWorkerFixup
+    from celery.signals import task_postrun
+
+    from cancellations.tasks import call_dispatch_task
+
+    fixup = DjangoWorkerFixup(celery_app)
+    with mock.patch.object(DjangoWorkerFixup, "_close_database") as close_all, \
+            mock.patch("django.db.close_old_connections") as django_rule:
+        for _ in range(3):
+            fixup.on_task_prerun(sender=call_dispatch_task)
+            fixup.on_task_postrun(sender=call_dispatch_task)
+            task_postrun.send(sender=call_dispatch_task)
+    assert close_all.call_count == 0 and django_rule.call_count == 3
