@@ -299,14 +299,19 @@ def db_sessions() -> int:
 
 
 def settled_wait(ids: list[int], timeout: float = 600) -> float:
-    """Seconds until none of these cancellations is pending, sending or scheduled for a retry."""
+    """Seconds until none of these cancellations is pending, sending or scheduled for a retry. Sweeps once a
+    second meanwhile, as Celery beat would (a 429 schedules a retry that only a sweep picks up)."""
     from cancellations.models import Cancellation
+    from cancellations.services import cancellations_sweep
 
-    started = time.perf_counter()
+    started = last_sweep = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if not Cancellation.objects.filter(pk__in=ids, status__in=["pending", "sending", "retry_scheduled",
                                                                    "verifying"]).exists():
             break
+        if time.perf_counter() - last_sweep > 1:
+            cancellations_sweep(dispatch_inline=False, queued_older_than=5)
+            last_sweep = time.perf_counter()
         time.sleep(0.05)
     return time.perf_counter() - started
 
