@@ -247,6 +247,8 @@ WEBHOOK_HTTP_TIMEOUT = (
     env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0),
     env.float("WEBHOOK_READ_TIMEOUT", default=10.0),
 )
+# Endpoints delivered to side by side in one sweep (each endpoint's deliveries in order, on one connection).
+WEBHOOK_SWEEP_THREADS = env.int("WEBHOOK_SWEEP_THREADS", default=4)
 # Alert digests: one email per ALERT_DIGEST_SECONDS at most, to ALERT_EMAILS (none: no alerts recorded).
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 ALERT_DIGEST_SECONDS = env.int("ALERT_DIGEST_SECONDS", default=300)

@@ -183,6 +183,7 @@ class OrderLine(models.Model):
     shipping_price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     taxes = models.JSONField(default=list, blank=True, help_text="[{code, amount, rate, rule}]")
     shipping_taxes = models.JSONField(default=list, blank=True)
+    fees = models.JSONField(default=list, blank=True, help_text="[{code, amount}]: the line's fees (all units)")
     status = models.CharField(max_length=50, blank=True, help_text="As the marketplace reports it.")
     cancelled_quantity = models.PositiveIntegerField(default=0, help_text="Confirmed cancelled units.")
     open_quantity = models.PositiveIntegerField(
@@ -194,6 +195,7 @@ class OrderLine(models.Model):
     cancelled_shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     cancelled_taxes = models.JSONField(default=dict, blank=True, help_text="{tax code: amount cancelled}")
     cancelled_shipping_taxes = models.JSONField(default=dict, blank=True)
+    cancelled_fees = models.JSONField(default=dict, blank=True, help_text="{fee code: amount cancelled}")
     marketplace_cancellations = models.JSONField(
         default=list, blank=True, help_text="Cancellations the marketplace reports on this line (with their ids)."
     )
@@ -224,8 +226,18 @@ class OrderLine(models.Model):
         )
 
     @property
+    def status_allows_cancel(self) -> bool:
+        """The one status rule (API, admin, CLI, validation): the marketplace's spec maps the line's status to an
+        operation (cancel or refuse); where it tracks status per unit, open units decide."""
+        spec = spec_for(self.order.account.marketplace)
+        return spec.operation_for(self.status) is not None or bool(spec.units_per_status and self.open_quantity)
+
+    @property
     def cancellable_quantity(self) -> int:
-        """Units that may still be cancelled: not cancelled, not shipped (where known per unit), not in flight."""
+        """Units that may still be cancelled: not cancelled, not shipped (where known per unit), not in flight,
+        and none at all when the line's status allows no cancel (shipped, received, closed, refused...)."""
+        if not self.status_allows_cancel:
+            return 0
         left = self.quantity - self.cancelled_quantity
         if self.open_quantity is not None:
             left = min(left, self.open_quantity)
@@ -301,7 +313,11 @@ class Cancellation(models.Model):
     shipping_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     taxes = models.JSONField(default=list, blank=True, help_text="[{code, amount}] sent")
     shipping_taxes = models.JSONField(default=list, blank=True)
+    fees = models.JSONField(default=list, blank=True, help_text="[{code, amount}] sent")
     currency = models.CharField(max_length=3, blank=True)
+    accept_other_lines = models.BooleanField(
+        default=False, help_text="A refusal that accepts the order's other waiting lines in the same call.",
+    )
     status = models.CharField(
         max_length=20, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, db_index=True
     )

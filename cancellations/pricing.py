@@ -8,6 +8,8 @@ it exact over a whole line:
 
 * a partial cancellation takes ``round_half_up(line_total * quantity / line.quantity)`` of every money
   part of the line (item price, shipping, each tax, each shipping tax), capped at what is left of it;
+* fees (Mirakl's line ``fees[]``: card fees, deposits, environmental handling) are parts like the taxes:
+  cancelled with the line, pro rata, and sent in OR30's ``fees[]``;
 * the cancellation that takes every remaining unit takes exactly what is left of every part, so the
   cancellations of a line always add up to the line's totals to the cent (10.00 over 3 units cancelled
   one by one gives 3.33 + 3.33 + 3.34).
@@ -50,6 +52,7 @@ class LineMoney:
     shipping_price: Decimal
     taxes: tuple[LineTax, ...] = ()
     shipping_taxes: tuple[LineTax, ...] = ()
+    fees: tuple[LineTax, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class AlreadyCancelled:
     shipping_amount: Decimal = ZERO
     taxes: Mapping[str, Decimal] = field(default_factory=dict)
     shipping_taxes: Mapping[str, Decimal] = field(default_factory=dict)
+    fees: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,20 +75,25 @@ class CancelAmounts:
     shipping_amount: Decimal
     taxes: tuple[TaxAmount, ...] = ()
     shipping_taxes: tuple[TaxAmount, ...] = ()
+    fees: tuple[TaxAmount, ...] = ()
 
     @property
     def tax_total(self) -> Decimal:
         return sum((t.amount for t in self.taxes + self.shipping_taxes), ZERO)
 
     @property
+    def fee_total(self) -> Decimal:
+        return sum((f.amount for f in self.fees), ZERO)
+
+    @property
     def total(self) -> Decimal:
         """Every part added up: what the customer gets back in TAX_EXCLUDED mode."""
-        return self.amount + self.shipping_amount + self.tax_total
+        return self.amount + self.shipping_amount + self.tax_total + self.fee_total
 
     def total_in(self, tax_mode: str) -> Decimal:
         """What the customer gets back in ``tax_mode`` (in TAX_INCLUDED the amounts already hold the tax)."""
         if tax_mode == "TAX_INCLUDED":
-            return self.amount + self.shipping_amount
+            return self.amount + self.shipping_amount + self.fee_total
         return self.total
 
     def as_dict(self) -> dict:
@@ -94,6 +103,7 @@ class CancelAmounts:
             "shipping_amount": str(self.shipping_amount),
             "taxes": [{"code": t.code, "amount": str(t.amount)} for t in self.taxes],
             "shipping_taxes": [{"code": t.code, "amount": str(t.amount)} for t in self.shipping_taxes],
+            "fees": [{"code": f.code, "amount": str(f.amount)} for f in self.fees],
             "total": str(self.total),
         }
 
@@ -150,6 +160,10 @@ def cancellation_amounts(line: LineMoney, already: AlreadyCancelled, quantity: i
             TaxAmount(code=code, amount=share(total, already.shipping_taxes.get(code, ZERO)))
             for code, total in _tax_totals(line.shipping_taxes).items()
         ),
+        fees=tuple(
+            TaxAmount(code=code, amount=share(total, already.fees.get(code, ZERO)))
+            for code, total in _tax_totals(line.fees).items()
+        ),
     )
 
 
@@ -168,4 +182,5 @@ def amounts_add(a: AlreadyCancelled, c: CancelAmounts, quantity: int) -> Already
         shipping_amount=money(a.shipping_amount) + c.shipping_amount,
         taxes=_add_taxes(a.taxes, c.taxes),
         shipping_taxes=_add_taxes(a.shipping_taxes, c.shipping_taxes),
+        fees=_add_taxes(a.fees, c.fees),
     )

@@ -152,8 +152,27 @@ def test_as_dict_uses_exact_strings():
     )
     assert amounts.as_dict() == {
         "amount": "3.33", "shipping_amount": "0.00", "taxes": [{"code": "GST", "amount": "0.17"}],
-        "shipping_taxes": [{"code": "GST", "amount": "0.05"}], "total": "3.55",
+        "shipping_taxes": [{"code": "GST", "amount": "0.05"}], "fees": [], "total": "3.55",
     }
+
+
+def test_fees_are_cancelled_pro_rata_and_the_last_units_take_exactly_the_rest():
+    from cancellations.marketplaces.base import LineTax
+    from cancellations.pricing import AlreadyCancelled, LineMoney, amounts_add, cancellation_amounts
+
+    line = LineMoney(quantity=3, price=D("30.00"), shipping_price=D("0.00"),
+                     fees=(LineTax("CARD_FEE", D("10.00")), LineTax("EHF", D("1.00"))))
+    already = AlreadyCancelled()
+    taken = []
+    for _ in range(3):
+        amounts = cancellation_amounts(line, already, 1)
+        taken.append({f.code: f.amount for f in amounts.fees})
+        already = amounts_add(already, amounts, 1)
+    assert taken == [{"CARD_FEE": D("3.33"), "EHF": D("0.33")}, {"CARD_FEE": D("3.33"), "EHF": D("0.33")},
+                     {"CARD_FEE": D("3.34"), "EHF": D("0.34")}]
+    assert already.fees == {"CARD_FEE": D("10.00"), "EHF": D("1.00")}
+    two = cancellation_amounts(line, AlreadyCancelled(), 2)
+    assert two.total == D("20.00") + D("6.67") + D("0.67")  # fees count in what the customer gets back
 
 
 def test_total_in_tax_included_mode_leaves_the_listed_taxes_out():

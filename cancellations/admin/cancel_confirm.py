@@ -134,6 +134,7 @@ def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRe
         created = cancellation_request(
             lines=line_requests, reason=request.POST.get("reason", ""), note=request.POST.get("note", "").strip(),
             user=request.user, source="admin", request_id=request_id,
+            accept_others=request.POST.get("accept_other_lines") == "on",
         )
     except CancellationRequestError as exc:
         return _render(request, model_admin, ids=ids, request_id=token,
@@ -190,7 +191,7 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
     preview = cancellation_preview(
         lines=[LineRequest(line_id=pk, quantity=q if isinstance(q, int) and q > 0 else None,
                            reason=post.get(f"reason-{pk}") or None) for pk, q in typed.items()],
-        reason=reason,
+        reason=reason, accept_others=post.get("accept_other_lines") == "on",
     )
     # A reason missing everywhere is flagged once, at the reason field, not on every line.
     unreasoned = {pk for pk in ids if not post.get(f"reason-{pk}")} if not reason else set()
@@ -249,6 +250,8 @@ def _render(request: HttpRequest, model_admin: ModelAdmin, *, ids: list[int], re
         "general_errors": general_errors,
         "reason_errors": reason_errors,
         "has_cancellable": any(r.included for g in groups for r in g.rows),
+        "any_refusal": any(pl.refuses for g in preview.groups for pl in g.lines),
+        "accept_other_lines": post.get("accept_other_lines") == "on",
     }
     request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, TEMPLATE, context)

@@ -57,6 +57,12 @@ class CancellationInputSerializer(_NoUnknownKeys, serializers.Serializer):
         help_text="A normalised reason (customer_request, out_of_stock, ...) or the marketplace's own code.",
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    accept_other_lines = serializers.BooleanField(
+        required=False, default=False,
+        help_text="When refusing lines not accepted yet (a marketplace that wants a decision on every waiting line "
+                  "of an order), accept the order's other waiting lines in the same call. Only where the account "
+                  "allows partial acceptance.",
+    )
 
 
 class OrderCancelInputSerializer(CancellationInputSerializer):

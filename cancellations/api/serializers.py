@@ -21,7 +21,8 @@ class TaxAmountSerializer(serializers.Serializer):
 
 class OrderLineSerializer(serializers.ModelSerializer):
     cancellable_quantity = serializers.IntegerField(
-        read_only=True, help_text="Units not cancelled yet and not held by a cancellation in flight."
+        read_only=True, help_text="Units not cancelled yet and not held by a cancellation in flight; 0 when the "
+                                  "line's status allows no cancel (shipped, received, closed, refused, cancelled)."
     )
 
     class Meta:
@@ -47,8 +48,8 @@ class MarketplaceCallSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MarketplaceCall
-        fields = ["id", "operation", "state", "method", "url", "status_code", "duration_ms", "correlation_id",
-                  "error", "created_at", "completed_at"]
+        fields = ["id", "operation", "batch_key", "state", "method", "url", "status_code", "duration_ms",
+                  "correlation_id", "error", "created_at", "completed_at"]
         read_only_fields = fields
 
 
@@ -70,13 +71,14 @@ class CancellationSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     taxes = TaxAmountSerializer(many=True, read_only=True)
     shipping_taxes = TaxAmountSerializer(many=True, read_only=True)
+    fees = TaxAmountSerializer(many=True, read_only=True)
     calls = MarketplaceCallSerializer(many=True, read_only=True)
 
     class Meta:
         model = Cancellation
         fields = ["id", "request_id", "line", "line_external_id", "sku", "order", "order_external_id",
                   "account", "quantity", "status", "reason_code", "reason", "note", "amount",
-                  "shipping_amount", "taxes", "shipping_taxes", "currency", "marketplace_reference",
+                  "shipping_amount", "taxes", "shipping_taxes", "fees", "currency", "marketplace_reference",
                   "error_code", "error_message", "attempts", "next_attempt_at", "restock", "source",
                   "requested_by", "created_at", "confirmed_at", "calls"]
         read_only_fields = fields

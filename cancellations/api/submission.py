@@ -79,7 +79,8 @@ def _run(request: Request, serializer: Serializer, lines_from: LinesFrom, *, req
         if unexplained:
             raise CancellationRequestError(unexplained)
         created = cancellation_request(lines=lines, reason=reason, note=data.get("note", ""),
-                                       user=request.user, source=Source.API, request_id=request_id)
+                                       user=request.user, source=Source.API, request_id=request_id,
+                                       accept_others=data.get("accept_other_lines", False))
     except CancellationRequestError as exc:
         return errors_response(exc.errors)
     # Read back: with the embedded worker the dispatch has already run on commit.

@@ -64,6 +64,13 @@ class LineCancel:
     # Units of this line already cancelled on the marketplace before this request (Walmart reads the
     # returned order's Cancelled quantity and compares it with previously_cancelled + quantity).
     previously_cancelled: int = 0
+    #: The line's status as last read from the marketplace (a backend may choose its call by it).
+    line_status: str = ""
+    fees: tuple[TaxAmount, ...] = ()
+    #: Other lines of the order to accept in the same call (a refusal must decide every waiting line).
+    accept_others: tuple[str, ...] = ()
+    #: The account cancels whole orders only (the marketplace refuses partial cancels for it).
+    whole_order: bool = False
 
 
 # --------------------------------------------------------------------------------------------- results
@@ -113,6 +120,8 @@ class PreparedCall:
     method: str
     url: str
     body: str
+    #: The marketplace's name for the call (e.g. Mirakl's "OR21"), shown on the confirmation page and dry run.
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class ExternalCancellation:
     taxes: tuple[TaxAmount, ...] = ()
     shipping_taxes: tuple[TaxAmount, ...] = ()
     reason_code: str = ""
+    fees: tuple[TaxAmount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,7 @@ class MarketplaceOrderLine:
     shipping_taxes: tuple[LineTax, ...] = ()
     cancellations: tuple[ExternalCancellation, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    fees: tuple[LineTax, ...] = ()
     #: Units the seller may still cancel, where the marketplace tracks status per unit (Walmart: Created or
     #: Acknowledged units); None where the line's status decides for all its units (Mirakl).
     open_quantity: int | None = None
@@ -292,6 +303,12 @@ class MarketplaceBackend:
     @classmethod
     def batch_key(cls, line: LineCancel) -> str:
         """Lines with the same key may travel in one cancel call."""
+        return ""
+
+    @classmethod
+    def call_name(cls, line: LineCancel) -> str:
+        """The marketplace's call that would carry this line, for people (confirmation page, dry run); "" when
+        the marketplace has one cancel call only."""
         return ""
 
     def cancel_request(self, lines: Sequence[LineCancel]) -> PreparedCall:

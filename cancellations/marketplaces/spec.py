@@ -101,6 +101,12 @@ class MarketplaceSpec:
     #: The mode of an account that names none (made before modes were recorded); ``default_auth`` if empty.
     unnamed_auth: str = ""
     options: tuple[OptionField, ...] = ()
+    #: A boolean account option that, when true, means the marketplace cancels whole orders only for the account:
+    #: a request must then take every open unit of every line of an order ("" when partial cancels are allowed).
+    whole_order_option: str = ""
+    #: A boolean account option that, when true, allows refusing some waiting lines of an order while accepting
+    #: the others in the same call (off by default: "" or unset, every waiting line is decided alike).
+    partial_acceptance_option: str = ""
     #: The sandbox emulator module (serves ``urlpatterns``, seeds with ``orders_seed(seller)``) and its URL
     #: prefix under ``/sandbox/``.
     sandbox_module: str = ""
@@ -123,6 +129,12 @@ class MarketplaceSpec:
 
     def operation_for(self, status: str) -> str | None:
         return self.line_operations.get((status or "").lower())
+
+    def cancels_whole_orders(self, options: Mapping[str, Any]) -> bool:
+        return bool(self.whole_order_option) and (options or {}).get(self.whole_order_option) is True
+
+    def allows_partial_acceptance(self, options: Mapping[str, Any]) -> bool:
+        return bool(self.partial_acceptance_option) and (options or {}).get(self.partial_acceptance_option) is True
 
     def auth_mode(self, key: str) -> AuthMode | None:
         return next((m for m in self.auth_modes if m.key == key), None)

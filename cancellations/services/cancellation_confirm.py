@@ -33,7 +33,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
             line.cancelled_quantity = min(result.cancelled_quantity, line.quantity)
         elif not reference or reference not in {str(e.get("id")) for e in line.marketplace_cancellations}:
             # Not yet seen by a sync: count it (a later sync replaces these with the marketplace's figures).
-            amounts = amounts_from_stored(c.amount, c.shipping_amount, c.taxes, c.shipping_taxes)
+            amounts = amounts_from_stored(c.amount, c.shipping_amount, c.taxes, c.shipping_taxes, c.fees)
             total = pricing.amounts_add(line_cancelled(line), amounts, c.quantity)
             for name, value in cancelled_fields(total, line_quantity=line.quantity).items():
                 setattr(line, name, value)
@@ -41,6 +41,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
                 line.marketplace_cancellations = [*line.marketplace_cancellations, {
                     "id": reference, "quantity": c.quantity, "amount": str(c.amount),
                     "shipping_amount": str(c.shipping_amount), "taxes": c.taxes, "shipping_taxes": c.shipping_taxes,
+                    "fees": c.fees,
                 }]
         c.marketplace_reference = reference
         if not (result is not None and result.line_status) and line.cancelled_quantity >= line.quantity:

@@ -11,8 +11,9 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from .. import pricing
-from ..marketplaces.base import LineTax, PreparedCall
-from ..marketplaces.registry import get_backend
+from ..marketplaces.base import LineCancel, LineTax, PreparedCall
+from ..marketplaces.registry import backend_class, get_backend
+from ..marketplaces.spec import REFUSE
 from ..models import (
     IN_FLIGHT_STATUSES,
     Cancellation,
@@ -32,11 +33,8 @@ MAX_LINES_PER_REQUEST = 500
 
 
 def _status_blocks(line: OrderLine) -> bool:
-    """The line's status allows no operation (the spec says which do). Where the marketplace tracks status per
-    unit, open units decide."""
-    spec = line.order.account.spec
-    allowed = spec.operation_for(line.status) is not None
-    return not allowed and not (spec.units_per_status and line.open_quantity)
+    """The line's status allows no operation (the spec's rule, ``OrderLine.status_allows_cancel``)."""
+    return not line.status_allows_cancel
 
 
 def line_is_cancellable(line: OrderLine) -> bool:
@@ -59,6 +57,9 @@ class PreviewLine:
     normalised_reason: str = ""
     amounts: pricing.CancelAmounts | None = None
     error: str = ""
+    #: The marketplace call that would carry it (``MarketplaceBackend.call_name``), and whether it is a refusal.
+    call: str = ""
+    refuses: bool = False
 
 
 @dataclass
@@ -88,7 +89,7 @@ def _money(line: OrderLine) -> pricing.LineMoney:
 
     return pricing.LineMoney(
         quantity=line.quantity, price=line.price, shipping_price=line.shipping_price,
-        taxes=taxes(line.taxes), shipping_taxes=taxes(line.shipping_taxes),
+        taxes=taxes(line.taxes), shipping_taxes=taxes(line.shipping_taxes), fees=taxes(line.fees),
     )
 
 
@@ -96,7 +97,7 @@ def _already(line: OrderLine, in_flight: list[dict]) -> pricing.AlreadyCancelled
     """What is confirmed cancelled on the line plus what in-flight cancellations hold."""
     already = line_cancelled(line)
     for c in in_flight:
-        amounts = amounts_from_stored(c["amount"], c["shipping_amount"], c["taxes"], c["shipping_taxes"])
+        amounts = amounts_from_stored(c["amount"], c["shipping_amount"], c["taxes"], c["shipping_taxes"], c["fees"])
         already = pricing.amounts_add(already, amounts, c["quantity"])
     return already
 
@@ -119,10 +120,12 @@ def _validate_input(lines: Sequence[LineRequest], reason: str) -> list[LineError
     return errors
 
 
-def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> CancellationPreview:
+def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool,
+                  accept_others: bool = False) -> CancellationPreview:
     """Validate and price every line with a fixed number of queries, whatever the number of lines.
 
     Without ``lock`` (a preview) a line with no reason yet is not an error: it is priced all the same.
+    ``accept_others``: where a refusal must decide every waiting line of an order, accept the ones not named.
     """
     errors = _validate_input(lines, reason)
     qs = OrderLine.objects.select_related("order__account").filter(pk__in=[lr.line_id for lr in lines])
@@ -131,7 +134,7 @@ def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> C
     found = {line.pk: line for line in qs}
     in_flight: dict[int, list[dict]] = defaultdict(list)
     for c in Cancellation.objects.filter(line_id__in=found, status__in=IN_FLIGHT_STATUSES).values(
-        "line_id", "quantity", "amount", "shipping_amount", "taxes", "shipping_taxes"
+        "line_id", "quantity", "amount", "shipping_amount", "taxes", "shipping_taxes", "fees"
     ):
         in_flight[c["line_id"]].append(c)
     book = ReasonBook({line.order.account_id for line in found.values()})
@@ -169,7 +172,65 @@ def preview_build(lines: Sequence[LineRequest], reason: str, *, lock: bool) -> C
             errors.append(LineError(line.pk, problem[0], problem[1]))
             continue
         pl.reason_code, pl.normalised_reason = resolved or ("", "")
-    return CancellationPreview(groups=list(groups.values()), errors=errors)
+        pl.refuses, pl.call = _refuses(line), _call_name(pl)
+    preview = CancellationPreview(groups=list(groups.values()), errors=errors)
+    _order_rules(preview, {lr.line_id: lr for lr in lines}, accept_others=accept_others)
+    return preview
+
+
+def _order_rules(preview: CancellationPreview, asked: dict[int, LineRequest], *, accept_others: bool) -> None:
+    """Rules over whole orders, from the spec: a refusal decides every waiting line of its order (unless the
+    request accepts the others, where the account allows it); an account that cancels whole orders only must
+    be asked for every open unit of every line of the order. One query for the orders involved."""
+    checked = [pl for pl in preview.lines_ok() if _refuses(pl.line) or _whole_orders_only(pl.line)]
+    if not checked:
+        return
+    siblings: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in (OrderLine.objects.with_in_flight().select_related("order__account")
+                 .filter(order_id__in={pl.line.order_id for pl in checked})):
+        siblings[line.order_id].append(line)
+    for pl in checked:
+        line, account = pl.line, pl.line.order.account
+        others = [o for o in siblings[line.order_id] if o.pk not in asked and o.cancellable_quantity > 0]
+        if _refuses(line):
+            waiting = [o.external_id for o in others if _refuses(o)]
+            if waiting and not accept_others:
+                problem = ("line", f"Order {line.order.external_id} has other lines waiting for acceptance "
+                           f"({', '.join(waiting)}): the marketplace needs a decision on each in the same call. "
+                           "Refuse them too, or accept them in the same call.")
+            elif waiting and not account.spec.allows_partial_acceptance(account.options):
+                problem = ("line", f"{account.name} does not allow accepting some lines of an order while refusing "
+                           f"others; refuse every waiting line of order {line.order.external_id}.")
+            else:
+                continue
+        else:
+            partial = [o.external_id for o in others]  # cancellable lines of the order not asked for
+            partial += [line.external_id] if pl.quantity < line.quantity - line.cancelled_quantity else []
+            if not partial:
+                continue
+            problem = ("line", f"{account.name} cancels whole orders only (the marketplace does not let this shop "
+                       f"cancel part of an order): ask for every unit of every line of order "
+                       f"{line.order.external_id} (missing: {', '.join(partial)}).")
+        pl.error = problem[1]
+        preview.errors.append(LineError(line.pk, *problem))
+
+
+def _call_name(pl: PreviewLine) -> str:
+    line, account = pl.line, pl.line.order.account
+    return backend_class(account.marketplace).call_name(LineCancel(
+        ref=0, order_id=line.order.external_id, line_id=line.external_id, quantity=pl.quantity, reason_code="",
+        line_status=line.status, whole_order=_whole_orders_only(line),
+    ))
+
+
+def _refuses(line: OrderLine) -> bool:
+    """The line is refused whole rather than cancelled (an order not accepted yet)."""
+    return line.order.account.spec.operation_for(line.status) == REFUSE
+
+
+def _whole_orders_only(line: OrderLine) -> bool:
+    account = line.order.account
+    return account.spec.cancels_whole_orders(account.options)
 
 
 def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: int) -> tuple[str, str] | None:
@@ -181,6 +242,9 @@ def _line_problem(line, account, cancellable: int, lr: LineRequest, quantity: in
         return "quantity", "Nothing left to cancel on this line (shipped, cancelled or already being cancelled)."
     if lr.quantity is not None and quantity > cancellable:
         return "quantity", f"At most {cancellable} unit(s) can still be cancelled; {quantity} asked."
+    if _refuses(line) and quantity != cancellable:
+        return "quantity", (f"The line is {line.status} (not accepted yet): it can only be refused whole, "
+                            f"{cancellable} unit(s); {quantity} asked.")
     return None
 
 
@@ -191,13 +255,15 @@ class DryRunCall:
     call: PreparedCall
 
 
-def cancellation_dry_run(*, lines: Sequence[LineRequest], reason: str) -> tuple[CancellationPreview, list[DryRunCall]]:
+def cancellation_dry_run(*, lines: Sequence[LineRequest], reason: str,
+                         accept_others: bool = False) -> tuple[CancellationPreview, list[DryRunCall]]:
     """The preview, and exactly the marketplace calls a request would make (batched as dispatch batches them)."""
-    preview = preview_build(lines, reason, lock=False)
+    preview = preview_build(lines, reason, lock=False, accept_others=accept_others)
     if preview.errors:
         return preview, []
     by_line = {pl.line.pk: pl for pl in preview.lines_ok()}
-    unsaved = [_cancellation_from(pl, uuid.uuid4(), None, "cli", "") for pl in by_line.values()]
+    unsaved = [_cancellation_from(pl, uuid.uuid4(), None, "cli", "", accept_others=accept_others)
+               for pl in by_line.values()]
     calls = []
     for _, _, members in cancellations_batch(unsaved):
         account = members[0].line.order.account
@@ -207,17 +273,18 @@ def cancellation_dry_run(*, lines: Sequence[LineRequest], reason: str) -> tuple[
     return preview, calls
 
 
-def cancellation_preview(*, lines: Sequence[LineRequest], reason: str) -> CancellationPreview:
+def cancellation_preview(*, lines: Sequence[LineRequest], reason: str,
+                         accept_others: bool = False) -> CancellationPreview:
     """What a request would do (amounts included), and what is not cancellable and why. Writes nothing.
 
     A line without a reason yet is priced and not reported as an error (the request itself requires one).
     """
-    return preview_build(lines, reason, lock=False)
+    return preview_build(lines, reason, lock=False, accept_others=accept_others)
 
 
 def cancellation_request(
     *, lines: Sequence[LineRequest], reason: str, note: str = "", user=None, source: str,
-    request_id: uuid.UUID | None = None,
+    request_id: uuid.UUID | None = None, accept_others: bool = False,
 ) -> list[Cancellation]:
     """Record cancellations for ``lines`` and their outbox calls; dispatch starts on commit.
 
@@ -227,7 +294,7 @@ def cancellation_request(
     """
     try:
         return _request_record(lines=lines, reason=reason, note=note, user=user, source=source,
-                               request_id=request_id)
+                               request_id=request_id, accept_others=accept_others)
     except IntegrityError:  # the (request_id, line) constraint: a twin request committed first
         earlier = _earlier(request_id)
         if not earlier:
@@ -240,8 +307,8 @@ def _earlier(request_id: uuid.UUID | None) -> list[Cancellation]:
 
 
 @transaction.atomic(durable=True)
-def _request_record(*, lines, reason, note, user, source, request_id) -> list[Cancellation]:
-    preview = preview_build(lines, reason, lock=True)
+def _request_record(*, lines, reason, note, user, source, request_id, accept_others) -> list[Cancellation]:
+    preview = preview_build(lines, reason, lock=True, accept_others=accept_others)
     earlier = _earlier(request_id)  # looked up after the locks, so a twin that just committed is seen
     if earlier:
         return earlier
@@ -250,8 +317,10 @@ def _request_record(*, lines, reason, note, user, source, request_id) -> list[Ca
 
     request_id = request_id or uuid.uuid4()
     user = user if getattr(user, "is_authenticated", False) else None
-    created = Cancellation.objects.bulk_create([_cancellation_from(pl, request_id, user, source, note)
-                                                for pl in preview.lines_ok()])
+    created = Cancellation.objects.bulk_create([
+        _cancellation_from(pl, request_id, user, source, note, accept_others=accept_others)
+        for pl in preview.lines_ok()
+    ])
     CancellationEvent.objects.bulk_create(
         CancellationEvent(cancellation=c, from_status="", to_status=c.status, actor=user, source=source,
                           message=note[:2000] or "Requested")
@@ -262,7 +331,8 @@ def _request_record(*, lines, reason, note, user, source, request_id) -> list[Ca
     return created
 
 
-def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str) -> Cancellation:
+def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str, *,
+                       accept_others: bool = False) -> Cancellation:
     amounts = pl.amounts
     return Cancellation(
         line=pl.line, account=pl.line.order.account, quantity=pl.quantity, reason_code=pl.reason_code,
@@ -271,6 +341,7 @@ def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str
         shipping_amount=amounts.shipping_amount if amounts else Decimal("0"),
         taxes=tax_json(amounts.taxes) if amounts else [],
         shipping_taxes=tax_json(amounts.shipping_taxes) if amounts else [],
+        fees=tax_json(amounts.fees) if amounts else [], accept_other_lines=accept_others and _refuses(pl.line),
         currency=pl.line.order.currency, restock=restock_for(pl.normalised_reason), requested_by=user,
         source=source, request_id=request_id,
     )

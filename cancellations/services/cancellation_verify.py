@@ -117,7 +117,7 @@ def _judge(c: Cancellation, remote_line, reports_ids: bool, known: dict[int, set
     """
     if remote_line is None:
         return NOT_APPLIED, None
-    if reports_ids:
+    if reports_ids and not _gone_unlisted(remote_line):
         before = set(c.baseline_references or ()) | known[c.line_id]
         new = [e for e in remote_line.cancellations if e.id not in before]
         ours = [e for e in new if _is_ours(c, e)]
@@ -139,6 +139,12 @@ def _judge(c: Cancellation, remote_line, reports_ids: bool, known: dict[int, set
     return UNDECIDABLE, (f"Line {c.line.external_id}: {remote_line.cancelled_quantity} unit(s) cancelled on the "
                          f"marketplace, {base} when we sent ours of {c.quantity}: the {grown} new unit(s) may be "
                          "someone else's")
+
+
+def _gone_unlisted(remote_line) -> bool:
+    """Units gone that no entry lists: a line refused whole or cancelled with its whole order
+    has no cancellation entry to match, so its units decide, as where the marketplace only counts them."""
+    return remote_line.cancelled_quantity > sum(e.quantity for e in remote_line.cancellations)
 
 
 def _is_ours(c: Cancellation, entry) -> bool:

@@ -11,7 +11,7 @@ from ..marketplaces.base import TaxAmount
 from ..models import OrderLine
 
 CANCELLED_FIELDS = ["cancelled_quantity", "cancelled_amount", "cancelled_shipping_amount", "cancelled_taxes",
-                    "cancelled_shipping_taxes"]
+                    "cancelled_shipping_taxes", "cancelled_fees"]
 
 
 def taxes_from_json(items: Iterable[Mapping[str, Any]]) -> tuple[TaxAmount, ...]:
@@ -23,10 +23,12 @@ def tax_json(taxes: Iterable[TaxAmount]) -> list[dict]:
 
 
 def amounts_from_stored(amount: Decimal, shipping_amount: Decimal, taxes: Iterable[Mapping[str, Any]],
-                        shipping_taxes: Iterable[Mapping[str, Any]]) -> pricing.CancelAmounts:
-    """A cancellation's amounts from its stored fields (tax lists as stored JSON)."""
+                        shipping_taxes: Iterable[Mapping[str, Any]],
+                        fees: Iterable[Mapping[str, Any]] = ()) -> pricing.CancelAmounts:
+    """A cancellation's amounts from its stored fields (tax and fee lists as stored JSON)."""
     return pricing.CancelAmounts(amount=Decimal(str(amount)), shipping_amount=Decimal(str(shipping_amount)),
-                                 taxes=taxes_from_json(taxes), shipping_taxes=taxes_from_json(shipping_taxes))
+                                 taxes=taxes_from_json(taxes), shipping_taxes=taxes_from_json(shipping_taxes),
+                                 fees=taxes_from_json(fees))
 
 
 def line_cancelled(line: OrderLine) -> pricing.AlreadyCancelled:
@@ -34,7 +36,7 @@ def line_cancelled(line: OrderLine) -> pricing.AlreadyCancelled:
     return pricing.AlreadyCancelled(
         quantity=line.cancelled_quantity, amount=line.cancelled_amount,
         shipping_amount=line.cancelled_shipping_amount, taxes=dict(line.cancelled_taxes),
-        shipping_taxes=dict(line.cancelled_shipping_taxes),
+        shipping_taxes=dict(line.cancelled_shipping_taxes), fees=dict(line.cancelled_fees),
     )
 
 
@@ -46,4 +48,5 @@ def cancelled_fields(total: pricing.AlreadyCancelled, *, line_quantity: int) -> 
         "cancelled_shipping_amount": pricing.money(total.shipping_amount),
         "cancelled_taxes": {code: str(pricing.money(v)) for code, v in total.taxes.items()},
         "cancelled_shipping_taxes": {code: str(pricing.money(v)) for code, v in total.shipping_taxes.items()},
+        "cancelled_fees": {code: str(pricing.money(v)) for code, v in total.fees.items()},
     }

@@ -31,7 +31,7 @@ OVERLAP = timedelta(minutes=10)  # re-read a little before the last sync so noth
 
 ORDER_FIELDS = ["customer_order_id", "status", "currency", "ordered_at", "tax_mode", "raw"]
 LINE_FIELDS = ["sku", "title", "quantity", "unit_price", "price", "shipping_price", "taxes", "shipping_taxes",
-               "status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations", "raw"]
+               "fees", "status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations", "raw"]
 
 
 @dataclass
@@ -63,12 +63,13 @@ def _taxes(items: tuple[LineTax, ...]) -> list[dict]:
 def _line_values(ml: MarketplaceOrderLine) -> dict:
     total = pricing.AlreadyCancelled()
     for e in ml.cancellations:
-        amounts = pricing.CancelAmounts(e.amount, e.shipping_amount, e.taxes, e.shipping_taxes)
+        amounts = pricing.CancelAmounts(e.amount, e.shipping_amount, e.taxes, e.shipping_taxes, e.fees)
         total = pricing.amounts_add(total, amounts, e.quantity)
     return {
         "sku": ml.sku, "title": ml.title[:300], "quantity": ml.quantity, "unit_price": ml.unit_price,
         "price": ml.price, "shipping_price": ml.shipping_price, "taxes": _taxes(ml.taxes),
-        "shipping_taxes": _taxes(ml.shipping_taxes), "status": ml.status, "open_quantity": ml.open_quantity,
+        "shipping_taxes": _taxes(ml.shipping_taxes), "fees": tax_json(ml.fees), "status": ml.status,
+        "open_quantity": ml.open_quantity,
         **cancelled_fields(total, line_quantity=ml.quantity),
         # A marketplace that reports units, not amounts: its cancelled quantity is the line's own figure.
         "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity),

@@ -12,15 +12,19 @@ import ipaddress
 import json
 import logging
 import secrets
+import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
@@ -35,9 +39,7 @@ log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
 USER_AGENT = "Backoffice-Webhooks/1.0"
-#: How long a claimed delivery is left alone by other sweeps (longer than any request can take).
-CLAIM_LEASE = timedelta(seconds=120)
-DUE_BATCH = 100
+DUE_BATCH = 200
 
 
 # ------------------------------------------------------------------------------------------ endpoints
@@ -123,20 +125,27 @@ def retry_delay(attempts: int) -> float:
     return settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
 
 
-def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
-    """Take a due delivery under a row lock and lease it, so one sweep or task sends it."""
+def _claim(match: Q, now: datetime, limit: int) -> dict[int, list[WebhookDelivery]]:
+    """Take due deliveries under row locks and lease them, grouped by endpoint, so one sweep or task sends each.
+
+    The lease outlasts sending the whole group at the worst timeouts, so no other sweep takes them meanwhile.
+    """
+    per_post = sum(settings.WEBHOOK_HTTP_TIMEOUT)
+    groups: dict[int, list[WebhookDelivery]] = defaultdict(list)
     with transaction.atomic():
-        delivery = (WebhookDelivery.objects.select_for_update(of=("self",), **skip_locked())
-                    .select_related("endpoint", "event")
-                    .filter(pk=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now).first())
-        if delivery is None:
-            return None
-        delivery.next_attempt_at = now + CLAIM_LEASE
-        delivery.save(update_fields=["next_attempt_at"])
-        return delivery
+        rows = (WebhookDelivery.objects.select_for_update(of=("self",), **skip_locked())
+                .select_related("endpoint", "event")
+                .filter(match, state=DeliveryState.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
+                .order_by("next_attempt_at", "pk")[:limit])
+        for delivery in rows:
+            groups[delivery.endpoint_id].append(delivery)
+        for group in groups.values():
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in group]).update(
+                next_attempt_at=now + timedelta(seconds=len(group) * per_post + 60))
+    return groups
 
 
-def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
+def _post(session: requests.Session, endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
     """POST the body once; (status code, error). Redirects are not followed."""
     problem = webhook_url_problem(endpoint.url)
     if problem:
@@ -144,36 +153,64 @@ def _post(endpoint: WebhookEndpoint, body: bytes) -> tuple[int | None, str]:
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                SIGNATURE_HEADER: signature_header(endpoint.signing_secret, body)}
     try:
-        # The connect-time guard refuses non-public addresses whatever the name resolves to (DNS rebinding).
         # stream=True: only the status matters; a receiver's body, however large, is never read.
-        with guarded_session() as session:
-            response = session.post(endpoint.url, data=body, headers=headers, allow_redirects=False, stream=True,
-                                    timeout=settings.WEBHOOK_HTTP_TIMEOUT)
-            response.close()
+        response = session.post(endpoint.url, data=body, headers=headers, allow_redirects=False, stream=True,
+                                timeout=settings.WEBHOOK_HTTP_TIMEOUT)
+        response.close()
     except requests.RequestException as exc:
         if is_destination_refused(exc):
             return None, "Refused: the URL resolves to a private or loopback address."
-        return None, f"{type(exc).__name__}: {str(exc)[:500]}"
+        query = urlsplit(endpoint.url).query  # may carry the receiver's own token: never logged
+        text = str(exc).replace(query, "***") if query else str(exc)
+        return None, f"{type(exc).__name__}: {text[:500]}"
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return response.status_code, error
 
 
+_SQLITE_WRITER = threading.Lock()
+
+
+def _db_turn():
+    """SQLite has one writer at a time: sweep threads take turns at writing (POSTs still overlap)."""
+    return _SQLITE_WRITER if connection.vendor == "sqlite" else nullcontext()
+
+
+def _endpoint_send(deliveries: list[WebhookDelivery]) -> Counter:
+    """Send one endpoint's deliveries in order over one connection. After a failure the rest wait for the
+    next sweep (a down endpoint costs one timeout per sweep, not one per event)."""
+    outcomes: Counter = Counter()
+    # The connect-time guard refuses non-public addresses whatever the name resolves to (DNS rebinding).
+    with guarded_session() as session:
+        for i, delivery in enumerate(deliveries):
+            started = time.monotonic()
+            status_code, error = _post(session, delivery.endpoint, event_body(delivery.event))
+            duration_ms = int((time.monotonic() - started) * 1000)
+            with _db_turn():
+                outcome = _attempt_record(delivery, status_code=status_code, error=error, duration_ms=duration_ms)
+            outcomes[outcome] += 1
+            rest = deliveries[i + 1:]
+            if outcome != "delivered" and rest:
+                with _db_turn():
+                    WebhookDelivery.objects.filter(pk__in=[d.pk for d in rest]).update(
+                        next_attempt_at=timezone.now())
+                outcomes["held_back"] += len(rest)
+                break
+    return outcomes
+
+
 def webhook_delivery_send(*, delivery_id: int) -> str:
-    """Send one due delivery; record the attempt and what comes next. 'skipped' when not due or taken."""
-    now = timezone.now()
-    delivery = _claim(delivery_id, now)
-    if delivery is None:
+    """Send one due delivery (the task); 'skipped' when it is not due or another sender has it."""
+    groups = _claim(Q(pk=delivery_id), timezone.now(), 1)
+    if not groups:
         return "skipped"
-    endpoint = delivery.endpoint
-    started = time.monotonic()
-    status_code, error = _post(endpoint, event_body(delivery.event))
-    duration_ms = int((time.monotonic() - started) * 1000)
-    return _attempt_record(delivery, status_code=status_code, error=error, duration_ms=duration_ms)
+    return next(iter(_endpoint_send(next(iter(groups.values())))))
 
 
 @transaction.atomic
 def _attempt_record(delivery: WebhookDelivery, *, status_code: int | None, error: str, duration_ms: int) -> str:
     now = timezone.now()
+    if not WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+        return "dropped"  # its endpoint was deleted while the POST was out: nothing left to record
     WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error,
                                   duration_ms=duration_ms)
     delivery.attempts += 1
@@ -200,22 +237,33 @@ def _attempt_record(delivery: WebhookDelivery, *, status_code: int | None, error
 
 
 def webhooks_deliver_due(*, limit: int = DUE_BATCH) -> dict[str, int]:
-    """The sweep: send every due delivery of an enabled endpoint (oldest first)."""
-    due = list(WebhookDelivery.objects.filter(
-        state=DeliveryState.PENDING, next_attempt_at__lte=timezone.now(), endpoint__enabled=True,
-    ).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
-    report: dict[str, int] = {}
-    for pk in due:
-        outcome = webhook_delivery_send(delivery_id=pk)
-        report[outcome] = report.get(outcome, 0) + 1
-    return report
+    """The sweep: send due deliveries of enabled endpoints, oldest first; endpoints side by side on up to
+    ``WEBHOOK_SWEEP_THREADS`` threads, so a slow one holds up only its own deliveries."""
+    groups = list(_claim(Q(), timezone.now(), limit).values())
+    threads = min(settings.WEBHOOK_SWEEP_THREADS, len(groups))
+    report: Counter = Counter()
+    if threads <= 1:
+        for group in groups:
+            report += _endpoint_send(group)
+        return dict(report)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhooks") as pool:
+        for outcomes in pool.map(_endpoint_send_in_thread, groups):
+            report += outcomes
+    return dict(report)
+
+
+def _endpoint_send_in_thread(deliveries: list[WebhookDelivery]) -> Counter:
+    try:
+        return _endpoint_send(deliveries)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def deliveries_redeliver(deliveries: Sequence[WebhookDelivery]) -> int:
-    """Send these again now, with a fresh retry window (the admin's "Redeliver")."""
+    """Delivered, failed or waiting ones: send them again at the next sweep, with a fresh retry window."""
     now = timezone.now()
     return WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).filter(
-        Q(state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED]) | Q(next_attempt_at__gt=now + CLAIM_LEASE)
+        Q(state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED]) | Q(next_attempt_at__gt=now)
     ).update(state=DeliveryState.PENDING, next_attempt_at=now, window_started_at=now, delivered_at=None)
 
 

@@ -61,7 +61,8 @@ def test_each_marketplace_has_its_own_account_shape(tmp_path):
     assert schemas["MiraklCredentialsRequest"]["required"] == ["api_key"]
     assert "auth" not in schemas["MiraklCredentialsRequest"]["properties"]
     assert mirakl["options"] == {"$ref": "#/components/schemas/MiraklOptionsRequest"}
-    assert set(schemas["MiraklOptionsRequest"]["properties"]) == {"shop_id", "tax_mode"}
+    assert set(schemas["MiraklOptionsRequest"]["properties"]) == {"shop_id", "tax_mode", "partial_cancelation_off",
+                                                                   "partial_acceptance"}
     walmart = schemas["WalmartCaAccountRequest"]["properties"]["credentials"]["allOf"][0]["$ref"]
     modes = [ref["$ref"].rsplit("/", 1)[1] for ref in schemas[walmart.rsplit("/", 1)[1]]["oneOf"]]
     assert modes == ["WalmartCaSignatureCredentialsRequest", "WalmartCaOauthCredentialsRequest"]

@@ -27,6 +27,12 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
 
 
+@pytest.fixture(autouse=True)
+def _sweep_inline(settings):
+    """One sweep thread: other threads would not see a test's uncommitted rows (the threaded test opts in)."""
+    settings.WEBHOOK_SWEEP_THREADS = 1
+
+
 @pytest.fixture
 def receiver():
     state = Receiver(url="")

@@ -127,6 +127,21 @@ def test_a_timeout_counts_as_a_failure(fake, mirakl_order, settings, django_capt
     assert "Timeout" in WebhookAttempt.objects.get().error
 
 
+def test_a_refused_connection_is_retried_and_logged_without_the_urls_query(fake, mirakl_order,
+                                                                           django_capture_on_commit_callbacks):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    webhook_endpoint_create(url=f"http://127.0.0.1:{port}/hooks?token=receiver-token-123",
+                            events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    assert webhooks_deliver_due() == {"retry": 1}
+    error = WebhookAttempt.objects.get().error
+    assert error.startswith("ConnectionError") and "/hooks?***" in error and "receiver-token-123" not in error
+
+
 def test_a_deleted_endpoint_gets_nothing(fake, mirakl_order, receiver, django_capture_on_commit_callbacks):
     endpoint = webhook_endpoint_create(url=receiver.url, events=["cancellation.confirmed"])
     _confirm(mirakl_order, django_capture_on_commit_callbacks)
@@ -250,3 +265,42 @@ def test_the_connect_time_guard_refuses_a_name_that_resolves_to_a_private_addres
     monkeypatch.setattr(webhooks, "webhook_url_problem", lambda url: None)
     assert webhooks_deliver_due() == {"retry": 1}
     assert receiver.received == [] and "private or loopback" in WebhookAttempt.objects.get().error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_sends_to_endpoints_side_by_side_and_holds_back_after_a_failure(settings, receiver):
+    from cancellations.services.events import events_record
+
+    settings.WEBHOOK_SWEEP_THREADS = 4
+    down = webhook_endpoint_create(url=receiver.url + "/down", events=["account.error"])
+    up = webhook_endpoint_create(url=receiver.url + "/up", events=["account.error"])
+    receiver.script = [500]  # the first POST to arrive fails; both endpoints get three events
+    events_record("account.error", [{"n": i} for i in range(3)])
+    # One endpoint's first POST gets the 500: its other two wait for the next sweep; the other gets all three.
+    assert webhooks_deliver_due() == {"delivered": 3, "retry": 1, "held_back": 2}
+    failed_endpoint = WebhookAttempt.objects.get(status_code=500).delivery.endpoint_id
+    assert failed_endpoint in (down.pk, up.pk)
+    by_endpoint = {e: WebhookDelivery.objects.filter(endpoint_id=e) for e in (down.pk, up.pk)}
+    failing = by_endpoint[failed_endpoint]
+    assert failing.filter(attempts=1).count() == 1 and failing.filter(attempts=0).count() == 2  # one try per sweep
+    _due_now()
+    assert webhooks_deliver_due() == {"delivered": 3}
+    assert WebhookDelivery.objects.filter(state="delivered").count() == 6
+
+
+def test_an_endpoint_deleted_while_its_post_is_out_leaves_nothing_behind(fake, mirakl_order, receiver, monkeypatch,
+                                                                         django_capture_on_commit_callbacks):
+    from cancellations.services import webhooks
+
+    endpoint = webhook_endpoint_create(url=receiver.url, events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    real_post = webhooks._post
+
+    def post_then_delete(session, endpoint_row, body):
+        answer = real_post(session, endpoint_row, body)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+        return answer
+
+    monkeypatch.setattr(webhooks, "_post", post_then_delete)
+    assert webhooks_deliver_due() == {"dropped": 1}
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()

@@ -308,7 +308,8 @@ def test_mirakl_batches_split_by_tax_mode(settings, mirakl_account, django_captu
     with mock.patch("cancellations.services.enqueue.calls_enqueue"):
         _request(_lines(excluded) + _lines(included), quantity=1)
     calls = MarketplaceCall.objects.filter(operation="cancel").order_by("batch_key")
-    assert [(c.batch_key, c.cancellations.count()) for c in calls] == [("TAX_EXCLUDED", 2), ("TAX_INCLUDED", 1)]
+    assert [(c.batch_key, c.cancellations.count()) for c in calls] == [
+        ("OR30 TAX_EXCLUDED", 2), ("OR30 TAX_INCLUDED", 1)]
 
 
 def test_a_marketplace_that_keeps_failing_ends_failed_after_the_maximum_attempts(

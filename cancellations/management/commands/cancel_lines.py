@@ -53,13 +53,18 @@ class Command(AppCommand):
         parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                             help="Wait up to this long for every cancellation to reach a final status")
         parser.add_argument("--dry-run", action="store_true", help="Show what would be sent; change nothing")
+        parser.add_argument("--accept-other-lines", action="store_true",
+                            help="When refusing lines not accepted yet, accept the order's other waiting lines in "
+                                 "the same call (where the account allows partial acceptance)")
 
     def handle(self, *args, **opts) -> None:
         requests = self._line_requests(opts)
+        accept_others = opts["accept_other_lines"]
         if opts["dry_run"]:
-            return self._dry_run(requests, opts["reason"])
+            return self._dry_run(requests, opts["reason"], accept_others)
         try:
-            created = cancellation_request(lines=requests, reason=opts["reason"], note=opts["note"], source="cli")
+            created = cancellation_request(lines=requests, reason=opts["reason"], note=opts["note"], source="cli",
+                                           accept_others=accept_others)
         except CancellationRequestError as exc:
             self._fail([e.as_dict() for e in exc.errors])
         ids = [c.pk for c in created]
@@ -95,8 +100,8 @@ class Command(AppCommand):
         self.external_ids = {line.pk: line.external_id for line in lines.values()}
         return [LineRequest(line_id=lines[line_id].pk, quantity=qty) for line_id, qty in specs]
 
-    def _dry_run(self, requests: list[LineRequest], reason: str) -> None:
-        preview, calls = cancellation_dry_run(lines=requests, reason=reason)
+    def _dry_run(self, requests: list[LineRequest], reason: str, accept_others: bool) -> None:
+        preview, calls = cancellation_dry_run(lines=requests, reason=reason, accept_others=accept_others)
         if preview.errors:
             self._fail([e.as_dict() for e in preview.errors])
         rows = []
@@ -106,14 +111,15 @@ class Command(AppCommand):
                 line = {"order": pl.line.order.external_id, "line": pl.line.external_id, "sku": pl.line.sku,
                         "quantity": pl.quantity, "reason_code": pl.reason_code}
                 lines.append({**line, **(pl.amounts.as_dict() if pl.amounts else {})})
-            rows.append({"account": planned.account.name, "method": planned.call.method, "url": planned.call.url,
-                         "body": planned.call.body, "lines": lines})
+            rows.append({"account": planned.account.name, "call": planned.call.name, "method": planned.call.method,
+                         "url": planned.call.url, "body": planned.call.body, "lines": lines})
         if self.as_json:
             self.stdout.write(json.dumps({"dry_run": True, "calls": rows}, indent=2))
             return
         self.stdout.write(f"Dry run: nothing was stored or sent. {len(rows)} call(s) would be made:")
         for row in rows:
-            self.stdout.write(f"\n{row['account']}: {row['method']} {row['url']}")
+            call = f"{row['call']} " if row["call"] else ""
+            self.stdout.write(f"\n{row['account']}: {call}{row['method']} {row['url']}")
             for line in row["lines"]:
                 self.stdout.write("  " + "  ".join(f"{k}={v}" for k, v in line.items()))
             self.stdout.write(row["body"])

@@ -1,9 +1,16 @@
-"""Mirakl (MMP seller API) backend: OR30 cancel, OR11 orders, RE01 reasons.
+"""Mirakl (MMP seller API) backend: OR21/OR29/OR30 to cancel, OR11 orders, RE01 reasons.
 
 Auth is the shop's raw API key in ``Authorization`` (no scheme). ``shop_id`` (account option) goes on
-every call when set. OR30 carries lines of several orders (the body has no order id), at most 100 per
-call (the limit sibling APIs document; OR30 documents none). Amounts are computed by ``pricing`` and
-sent as exact JSON numbers.
+every call when set. The call depends on the line (``call_for``):
+
+* a line not yet accepted (WAITING_ACCEPTANCE) is refused whole with **OR21**
+  ``PUT /api/orders/{order_id}/accept`` ``{"order_lines": [{"accepted": false, "id": ...}]}`` (204), one call
+  per order, with any other waiting lines the request accepts (``accept_others``);
+* an account whose operator left shop partial cancelation off cancels whole orders with **OR29**
+  ``PUT /api/orders/{order_id}/cancel`` (no body, 204), one call per order;
+* otherwise **OR30** ``PUT /api/orders/cancel``: lines of several orders (the body has no order id), at most
+  100 per call (the limit sibling APIs document; OR30 documents none) and one tax mode per call. Amounts,
+  taxes and fees are computed by ``pricing`` and sent as exact JSON numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 from django.views.decorators.debug import sensitive_variables
@@ -40,8 +47,20 @@ from ..base import (
 
 PAGE_SIZE = 100  # OR11's maximum "max": a sync makes the fewest list calls
 CENT = Decimal("0.01")
+OR21, OR29, OR30 = "OR21", "OR29", "OR30"
+CALL_NAMES = {OR21: "OR21 (refuse the line: not accepted yet)", OR29: "OR29 (cancel the whole order)",
+              OR30: "OR30 (cancel order lines)"}
+#: Line states in which every unit is gone (refused or cancelled), listed in ``cancelations[]`` or not.
+UNITS_GONE_STATES = frozenset({"REFUSED", "CANCELED"})
 # The sandbox (and our parser) name a rejected line as: Order line '<order_line_id>': <reason>
 LINE_ERROR = re.compile(r"Order line '([^']+)':\s*(.*?)(?=;\s*Order line '|$)", re.DOTALL)
+
+
+def call_for(line: LineCancel) -> str:
+    """The Mirakl call that cancels this line: OR21 (refuse), OR29 (whole order) or OR30."""
+    if line.line_status.upper() == "WAITING_ACCEPTANCE":
+        return OR21
+    return OR29 if line.whole_order else OR30
 
 
 def _amount(value: Decimal) -> Decimal:
@@ -108,25 +127,32 @@ def _cancellation(data: Mapping[str, Any]) -> ExternalCancellation:
         taxes=_tax_amounts(data.get("taxes")),
         shipping_taxes=_tax_amounts(data.get("shipping_taxes")),
         reason_code=str(data.get("reason_code") or ""),
+        fees=_tax_amounts(data.get("fees")),
     )
 
 
 def order_line_parse(data: Mapping[str, Any]) -> MarketplaceOrderLine:
     cancellations = tuple(_cancellation(c) for c in data.get("cancelations") or ())
+    quantity = int(data.get("quantity") or 0)
+    status = str(data.get("order_line_state") or "")
+    cancelled = sum(c.quantity for c in cancellations)
+    if status.upper() in UNITS_GONE_STATES:  # refused (OR21) or cancelled whole (OR29): no entries needed
+        cancelled = quantity
     return MarketplaceOrderLine(
         external_id=str(data["order_line_id"]),
         sku=str(data.get("offer_sku") or data.get("product_sku") or ""),
         title=str(data.get("product_title") or ""),
-        quantity=int(data.get("quantity") or 0),
+        quantity=quantity,
         unit_price=_decimal(data.get("price_unit")),
         price=_decimal(data.get("price")),
         shipping_price=_decimal(data.get("shipping_price")),
-        status=str(data.get("order_line_state") or ""),
-        cancelled_quantity=sum(c.quantity for c in cancellations),
+        status=status,
+        cancelled_quantity=min(cancelled, quantity),
         taxes=_taxes(data.get("taxes")),
         shipping_taxes=_taxes(data.get("shipping_taxes")),
         cancellations=cancellations,
         raw=data,
+        fees=_taxes(data.get("fees")),
     )
 
 
@@ -154,9 +180,14 @@ class MiraklBackend(MarketplaceBackend):
 
     @classmethod
     def batch_key(cls, line: LineCancel) -> str:
-        # OR30 has no order id in its body: lines of any orders of the account share one call, as long as
-        # they share the call's order_tax_mode.
-        return line.tax_mode
+        """The call's name first (recorded on the call row). OR21 and OR29 name one order; OR30 has no order id
+        in its body, so lines of any orders of the account share one call if they share its order_tax_mode."""
+        call = call_for(line)
+        return f"{call} {line.tax_mode}" if call == OR30 else f"{call} {line.order_id}"
+
+    @classmethod
+    def call_name(cls, line: LineCancel) -> str:
+        return CALL_NAMES[call_for(line)]
 
     # --- plumbing ------------------------------------------------------------------------------------
 
@@ -230,6 +261,8 @@ class MiraklBackend(MarketplaceBackend):
                 item["taxes"] = _tax_items(line.taxes)
             if line.shipping_taxes:
                 item["shipping_taxes"] = _tax_items(line.shipping_taxes)
+            if line.fees:
+                item["fees"] = _tax_items(line.fees)
             cancelations.append(item)
         payload: dict[str, Any] = {"cancelations": cancelations}
         if tax_modes:
@@ -237,16 +270,38 @@ class MiraklBackend(MarketplaceBackend):
         return payload
 
     def cancel_request(self, lines: Sequence[LineCancel]) -> PreparedCall:
-        return PreparedCall("PUT", self._url("/api/orders/cancel"), json_dumps_exact(self.cancel_payload(lines)))
+        calls = {call_for(line) for line in lines}
+        orders = {line.order_id for line in lines}
+        if len(calls) > 1 or (calls != {OR30} and len(orders) > 1):
+            raise ValueError(f"These lines need different calls ({sorted(calls)}) or orders ({sorted(orders)}).")
+        call, order_id = calls.pop(), quote(orders.pop(), safe="")
+        if call == OR21:
+            decisions = [{"accepted": False, "id": line.line_id} for line in lines]
+            refused = {line.line_id for line in lines}
+            decisions += [{"accepted": True, "id": other} for other in lines[0].accept_others if other not in refused]
+            return PreparedCall("PUT", self._url(f"/api/orders/{order_id}/accept"),
+                                json.dumps({"order_lines": decisions}), name=OR21)
+        if call == OR29:
+            return PreparedCall("PUT", self._url(f"/api/orders/{order_id}/cancel"), "", name=OR29)
+        return PreparedCall("PUT", self._url("/api/orders/cancel"), json_dumps_exact(self.cancel_payload(lines)),
+                            name=OR30)
 
     def cancel_lines(self, lines: Sequence[LineCancel]) -> CancelResult:
         if not lines:
             return CancelResult(lines=())
         prepared = self.cancel_request(lines)
         response = self.request(
-            "cancel", prepared.method, prepared.url, headers=self._headers(json_body=True),
-            body=prepared.body, correlation_id=self.new_correlation_id(),
+            "cancel", prepared.method, prepared.url, headers=self._headers(json_body=bool(prepared.body)),
+            body=prepared.body or None, correlation_id=self.new_correlation_id(),
         )
+        if prepared.name != OR30:
+            # OR21 / OR29 answer 204 with no body: every line of the call was refused / cancelled whole.
+            status = "REFUSED" if prepared.name == OR21 else "CANCELED"
+            return CancelResult(lines=tuple(
+                LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED, line_status=status,
+                           cancelled_quantity=line.previously_cancelled + line.quantity)
+                for line in lines
+            ), raw=response.text)
         data = self._json(response)
         created = data.get("cancelations") if isinstance(data, Mapping) else None
         if not isinstance(created, list):
@@ -354,5 +409,9 @@ def _request_line_ids(response: requests.Response) -> set[str]:
         data = json.loads(body)
     except (ValueError, TypeError):
         return set()
-    items = data.get("cancelations") if isinstance(data, Mapping) else None
-    return {str(i.get("order_line_id")) for i in items or () if isinstance(i, Mapping)}
+    if not isinstance(data, Mapping):
+        return set()
+    items = data.get("cancelations") or ()
+    refused = [i for i in data.get("order_lines") or () if isinstance(i, Mapping) and i.get("accepted") is False]
+    return ({str(i.get("order_line_id")) for i in items if isinstance(i, Mapping)}
+            | {str(i.get("id")) for i in refused})

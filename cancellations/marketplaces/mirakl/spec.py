@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from ..spec import CANCEL, AuthMode, CredentialField, DemoAccount, MarketplaceSpec, OptionField
+from ..spec import CANCEL, REFUSE, AuthMode, CredentialField, DemoAccount, MarketplaceSpec, OptionField
 
 TAX_MODES = ("TAX_EXCLUDED", "TAX_INCLUDED")
 
@@ -14,10 +14,11 @@ SPEC = MarketplaceSpec(
     label="Mirakl",
     backend="cancellations.marketplaces.mirakl.backend.MiraklBackend",
     currency="CAD",
-    # Lines not yet debited or shipped (OR30 cancels them).
+    # Not yet accepted: refused whole (OR21). Not yet debited or shipped: cancelled (OR30, or OR29 for whole
+    # orders). SHIPPED, TO_COLLECT, RECEIVED, CLOSED, REFUSED, CANCELED...: nothing (a refund is another matter).
     cancelled_line_status="CANCELED",
-    line_operations={state: CANCEL for state in (
-        "staging", "waiting_acceptance", "waiting_debit", "waiting_debit_payment", "shipping")},
+    line_operations={"waiting_acceptance": REFUSE, "waiting_debit": CANCEL, "waiting_debit_payment": CANCEL,
+                     "shipping": CANCEL},
     rate_threshold=Decimal("0.02"),
     cancel_carries_amounts=True,
     auth_modes=(AuthMode("api_key", "Shop API key", (CredentialField("api_key", "Mirakl API key"),)),),
@@ -27,7 +28,15 @@ SPEC = MarketplaceSpec(
                                                     "otherwise).", integer_ok=True),
         OptionField("tax_mode", "Order tax mode", help_text="Only orders in this tax mode are synced.",
                     choices=TAX_MODES),
+        OptionField("partial_cancelation_off", "Shop partial cancelation off",
+                    help_text="Tick when the operator has not enabled shop partial cancelation: only whole orders "
+                              "can be cancelled (OR29), and a partial request is refused.", boolean=True),
+        OptionField("partial_acceptance", "Partial acceptance allowed",
+                    help_text="Allows refusing some waiting lines of an order while accepting the others in the "
+                              "same call (OR21), when the request asks for it.", boolean=True),
     ),
+    whole_order_option="partial_cancelation_off",
+    partial_acceptance_option="partial_acceptance",
     sandbox_module="cancellations.sandbox.mirakl",
     sandbox_path="mirakl",
     demo_accounts=(

@@ -155,6 +155,67 @@ def test_batch_key_puts_every_order_of_the_account_together_per_tax_mode():
     assert MiraklBackend.batch_key(line(tax_mode="TAX_INCLUDED")) != MiraklBackend.batch_key(line())
 
 
+def test_the_call_follows_the_line_state_and_the_account():
+    assert MiraklBackend.batch_key(line(line_status="WAITING_ACCEPTANCE")) == "OR21 BBY-1-A"
+    assert MiraklBackend.batch_key(line(line_status="SHIPPING", whole_order=True)) == "OR29 BBY-1-A"
+    assert MiraklBackend.batch_key(line(line_status="SHIPPING")) == "OR30 TAX_EXCLUDED"
+    assert MiraklBackend.batch_key(line(line_status="waiting_acceptance", whole_order=True)) == "OR21 BBY-1-A"
+
+
+@responses.activate
+def test_or21_refuses_lines_and_accepts_the_others_asked_for():
+    responses.put(f"{BASE}/api/orders/BBY-1-A/accept", status=204)
+    waiting = dict(line_status="WAITING_ACCEPTANCE", accept_others=("BBY-1-A-2", "BBY-1-A-3"))
+    result = backend().cancel_lines([line(1, "BBY-1-A-1", quantity=2, **waiting),
+                                     line(2, "BBY-1-A-3", **waiting)])
+    body = json.loads(responses.calls[0].request.body)
+    assert body == {"order_lines": [{"accepted": False, "id": "BBY-1-A-1"}, {"accepted": False, "id": "BBY-1-A-3"},
+                                    {"accepted": True, "id": "BBY-1-A-2"}]}
+    assert query(responses.calls[0]) == {"shop_id": ["2001"]}
+    assert [(r.outcome, r.line_status, r.cancelled_quantity) for r in result.lines] == [
+        (LineOutcome.CONFIRMED, "REFUSED", 2), (LineOutcome.CONFIRMED, "REFUSED", 1)]
+
+
+@responses.activate
+def test_or29_cancels_the_whole_order_without_a_body():
+    responses.put(f"{BASE}/api/orders/BBY-1-A/cancel", status=204)
+    prepared = backend().cancel_request([line(line_status="SHIPPING", whole_order=True)])
+    assert (prepared.name, prepared.method, prepared.body) == ("OR29", "PUT", "")
+    result = backend().cancel_lines([line(line_status="SHIPPING", whole_order=True)])
+    assert responses.calls[0].request.body is None
+    assert result.lines[0].outcome == LineOutcome.CONFIRMED and result.lines[0].line_status == "CANCELED"
+
+
+def test_or30_carries_fees_and_one_call_never_mixes_calls():
+    prepared = backend().cancel_request([line(fees=(TaxAmount("CARD_FEE", D("4.50")),))])
+    assert prepared.name == "OR30"
+    assert json.loads(prepared.body)["cancelations"][0]["fees"] == [{"amount": 4.5, "code": "CARD_FEE"}]
+    with pytest.raises(ValueError):
+        backend().cancel_request([line(), line(2, "BBY-1-A-2", line_status="WAITING_ACCEPTANCE")])
+    with pytest.raises(ValueError):
+        backend().cancel_request([line(line_status="WAITING_ACCEPTANCE"),
+                                  line(2, "BBY-2-A-1", line_status="WAITING_ACCEPTANCE")])
+
+
+@responses.activate
+def test_or21_error_naming_another_waiting_line_blames_no_line_of_the_call():
+    responses.put(f"{BASE}/api/orders/BBY-1-A/accept", status=400, json={
+        "message": "Order line 'BBY-1-A-2': ORDER_LINE_ACCEPTANCE_DECISION_MISSING, every line waiting for "
+                   "acceptance needs a decision in the same call", "status": 400})
+    with pytest.raises(PermanentError) as info:
+        backend().cancel_lines([line(line_status="WAITING_ACCEPTANCE")])
+    assert info.value.line_errors == {} and "DECISION_MISSING" in info.value.message
+
+
+def test_parsed_lines_carry_fees_and_refused_lines_have_every_unit_gone():
+    from cancellations.marketplaces.mirakl.backend import order_line_parse
+
+    parsed = order_line_parse({"order_line_id": "X-A-1", "quantity": 3, "order_line_state": "REFUSED",
+                               "fees": [{"code": "CARD_FEE", "amount": "1.50"}], "cancelations": []})
+    assert parsed.cancelled_quantity == 3
+    assert [(f.code, f.amount) for f in parsed.fees] == [("CARD_FEE", D("1.50"))]
+
+
 def test_json_dumps_exact_never_goes_through_float():
     assert json_dumps_exact({"a": D("0.10"), "b": [1, "x", None, True]}) == '{"a": 0.10, "b": [1, "x", null, true]}'
     with pytest.raises(TypeError):
