@@ -29,8 +29,10 @@ def _enabled() -> bool:
 
 
 def notice_add(*, kind: str, subject: str, body: str = "") -> None:
-    if _enabled():
-        AlertNotice.objects.create(kind=kind, subject=subject[:300], body=body[:5000])
+    """Record a notice, unless the same one already waits for the next digest (a repeating error is one line)."""
+    subject = subject[:300]
+    if _enabled() and not AlertNotice.objects.filter(sent_at__isnull=True, subject=subject).exists():
+        AlertNotice.objects.create(kind=kind, subject=subject, body=body[:5000])
 
 
 def cancellations_notice(cancellations: Sequence[dict], to_status: str) -> None:

@@ -209,6 +209,8 @@ def webhook_delivery_send(*, delivery_id: int) -> str:
 @transaction.atomic
 def _attempt_record(delivery: WebhookDelivery, *, status_code: int | None, error: str, duration_ms: int) -> str:
     now = timezone.now()
+    if not WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+        return "dropped"  # its endpoint was deleted while the POST was out: nothing left to record
     WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error,
                                   duration_ms=duration_ms)
     delivery.attempts += 1

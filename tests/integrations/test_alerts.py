@@ -78,3 +78,13 @@ def test_without_alert_emails_nothing_is_recorded_or_sent(settings, fake, mirakl
     fake.script = [AccountError("Unauthorized", code="http_401", status_code=401)]
     _request(mirakl_order, django_capture_on_commit_callbacks)
     assert not AlertNotice.objects.exists() and alerts_digest_send() == 0 and mail.outbox == []
+
+
+def test_a_repeating_account_error_is_one_line_of_the_digest(alerting, mirakl_account):
+    from cancellations.services.events import account_error_record
+
+    for _ in range(3):
+        account_error_record(account_id=mirakl_account.pk, error="http_401: Unauthorized")
+    assert AlertNotice.objects.count() == 1 and alerts_digest_send() == 1
+    account_error_record(account_id=mirakl_account.pk, error="http_401: Unauthorized")  # after the digest: new
+    assert AlertNotice.objects.filter(sent_at__isnull=True).count() == 1

@@ -286,3 +286,21 @@ def test_the_sweep_sends_to_endpoints_side_by_side_and_holds_back_after_a_failur
     _due_now()
     assert webhooks_deliver_due() == {"delivered": 3}
     assert WebhookDelivery.objects.filter(state="delivered").count() == 6
+
+
+def test_an_endpoint_deleted_while_its_post_is_out_leaves_nothing_behind(fake, mirakl_order, receiver, monkeypatch,
+                                                                         django_capture_on_commit_callbacks):
+    from cancellations.services import webhooks
+
+    endpoint = webhook_endpoint_create(url=receiver.url, events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    real_post = webhooks._post
+
+    def post_then_delete(session, endpoint_row, body):
+        answer = real_post(session, endpoint_row, body)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+        return answer
+
+    monkeypatch.setattr(webhooks, "_post", post_then_delete)
+    assert webhooks_deliver_due() == {"dropped": 1}
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()

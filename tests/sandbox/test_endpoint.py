@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -104,13 +105,15 @@ def test_latency_setting_applies_when_the_seller_has_no_option(live_server, sell
     assert time.monotonic() - started < 0.9  # no knob, no wait (a busy machine still answers well within it)
 
 
-def test_rate_limit_knob_answers_429_with_retry_after_above_the_rate(live_server, seller):
+def test_rate_limit_knob_answers_429_with_retry_after_above_the_rate(live_server, seller, monkeypatch):
+    clock = [1000.0]  # the buckets' clock stands still between calls, so a busy machine cannot refill them
+    monkeypatch.setattr(endpoint, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep))
     options_set(seller, rate_limit_per_second=3)
     statuses = [reasons(live_server) for _ in range(5)]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
     assert statuses[3].headers["Retry-After"] == "1"
     assert "Too many requests" in statuses[3].json()["message"]
-    time.sleep(1.0)
+    clock[0] += 1.0
     assert reasons(live_server).status_code == 200  # the bucket refilled
 
 
