@@ -142,7 +142,7 @@ def _judge(c: Cancellation, remote_line, reports_ids: bool, known: dict[int, set
 
 
 def _gone_unlisted(remote_line) -> bool:
-    """Units gone that no entry lists: a line refused whole (OR21) or cancelled with its order (OR29)
+    """Units gone that no entry lists: a line refused whole or cancelled with its whole order
     has no cancellation entry to match, so its units decide, as where the marketplace only counts them."""
     return remote_line.cancelled_quantity > sum(e.quantity for e in remote_line.cancellations)
 
