@@ -184,7 +184,7 @@ def account_form_for(spec: MarketplaceSpec) -> type[MarketplaceAccountForm]:
 
 @admin.register(MarketplaceAccount)
 class MarketplaceAccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "marketplace", "auth_mode_shown", "enabled", "credentials_status", "order_count",
+    list_display = ["name", "marketplace", "auth_mode_shown", "enabled", "credentials_short", "order_count",
                     "last_synced_at", "connection", "last_error_short"]
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
@@ -262,6 +262,12 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     def credentials_status(self, obj: MarketplaceAccount) -> str:
         return credentials_summary(obj.credentials) if obj.pk else "not configured"
 
+    @admin.display(description="Credentials")
+    def credentials_short(self, obj: MarketplaceAccount) -> str:
+        """The list's column: set or not, the keys in the tooltip (the page shows them in full)."""
+        summary = credentials_summary(obj.credentials)
+        return format_html('<span title="{}">{}</span>', summary, summary.split(" (")[0])
+
     @admin.display(description="Auth mode")
     def auth_mode_shown(self, obj: MarketplaceAccount) -> str:
         mode = obj.spec.auth_mode(obj.auth_mode)
@@ -295,7 +301,8 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         if not obj.connection_checked_at:
             return "Not tested yet (action “Test connection”)."
         ok = not obj.connection_result.startswith("Failed")
-        return format_html('<span style="color:{}">{} {}</span> <small>({})</small>', "#198754" if ok else "#ba2121",
+        return format_html('<span style="color:{};overflow-wrap:anywhere">{} {}</span> <small>({})</small>',
+                           "#198754" if ok else "#ba2121",
                            "✔" if ok else "✘", obj.connection_result,
                            date_format(localtime(obj.connection_checked_at), "Y-m-d H:i:s"))
 

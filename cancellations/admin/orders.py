@@ -139,7 +139,7 @@ class OrderAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelA
 @admin.register(OrderLine)
 class OrderLineAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["external_id", "order_link", "account_name", "sku", "title_short", "quantity",
-                    "cancelled_quantity", "in_flight", "cancellable", "status"]
+                    "cancelled", "in_flight", "cancellable", "status"]
     list_display_links = ["external_id"]
     list_filter = ["order__account__marketplace", "order__account", "status"]
     list_select_related = ["order__account"]
@@ -180,7 +180,11 @@ class OrderLineAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.Mo
 
     @admin.display(description="Title", ordering="title")
     def title_short(self, obj: OrderLine) -> str:
-        return shorten(obj.title, 40)
+        return shorten(obj.title, 32)
+
+    @admin.display(description="Cancelled", ordering="cancelled_quantity")
+    def cancelled(self, obj: OrderLine) -> int:
+        return obj.cancelled_quantity
 
     @admin.display(description="In flight", ordering="in_flight_quantity")
     def in_flight(self, obj: OrderLine) -> int:

@@ -16,7 +16,9 @@ def account_next_step(account: MarketplaceAccount, exc: MarketplaceError) -> str
     """What a person should do about ``exc`` on ``account`` (which credential to check, what to fix)."""
     spec = spec_for(account.marketplace)
     mode = spec.auth_mode(account.auth_mode) or (spec.auth_modes[0] if spec.auth_modes else None)
-    credentials = " and ".join(f.label for f in mode.fields) if mode else "credentials"
+    labels = [f.label for f in mode.fields] if mode else []
+    credentials = (", ".join(labels[:-1]) + " and " + labels[-1]) if len(labels) > 1 else (
+        labels[0] if labels else "credentials")
     how = f" ({mode.label})" if mode and spec.has_auth_choice else ""
     if isinstance(exc, ConfigurationError):
         return "Next step: fix the account's settings (base URL, auth mode) and test again."

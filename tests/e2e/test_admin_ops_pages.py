@@ -44,9 +44,11 @@ def test_cancel_lines_from_the_order_page(page, live_server, accounts):  # noqa:
     screenshot(page, "order-page.png")
     page.goto(f"{base}/admin/cancellations/cancellation/")
     screenshot(page, "cancellations-list.png")
-    page.goto(f"{base}/admin/cancellations/marketplacecall/")
-    assert page.evaluate("document.querySelector('#changelist .results').scrollWidth") <= page.evaluate(
-        "document.querySelector('#changelist .results').clientWidth")  # fits 1400 px, no horizontal scroll
+    for model in ("order", "orderline", "cancellation", "marketplaceaccount", "marketplacecall"):
+        page.goto(f"{base}/admin/cancellations/{model}/")
+        width, room = page.evaluate("[document.querySelector('#changelist .results').scrollWidth, "
+                                    "document.querySelector('#changelist .results').clientWidth]")
+        assert width <= room, f"the {model} list scrolls sideways at 1400 px ({width} > {room})"
     screenshot(page, "calls-list.png")
 
 
