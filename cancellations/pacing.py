@@ -1,8 +1,9 @@
 """Fast but polite: how fast one account's sends may go, shared by every worker.
 
-Per account: at most ``cap`` sends at once (default ``MARKETPLACE_MAX_CONCURRENT_SENDS``, 16), and an optional
-rate (sends per second, spaced evenly). A 429 pauses the whole account until its ``Retry-After``; then the pace
-restarts at a fraction of what was going through and ramps back up with each answered send. Neither marketplace
+Per account: at most ``cap`` sends at once (default ``MARKETPLACE_MAX_CONCURRENT_SENDS``, 16), reached by a slow
+start (2 at first, one more per answered send), and an optional rate (sends per second, spaced evenly). A 429
+pauses the whole account until its ``Retry-After``; then the pace restarts at a fraction of what was going
+through (and half the sends in flight) and ramps back up with each answered send. Neither marketplace
 publishes numbers for cancel calls, so the defaults set no rate; an account's own figures override them.
 
 The state lives where every worker sees it: Redis with a broker (one key per account, updated in a WATCH/MULTI
@@ -35,6 +36,10 @@ RAMP_PER_SEND = 0.005
 MIN_RATE = 0.2
 #: An adaptive pace above this many sends/s is no longer a limit: it is dropped.
 RAMP_CEILING = 1000.0
+#: Sends in flight an account starts with (then one more per answered send, up to its cap; a 429 halves it), so
+#: an account whose limit nobody knows meets its first 429 with a few sends on the wire, however many workers.
+START_WINDOW = 2.0
+WINDOW_CEILING = 10_000.0
 #: Under a rate, how far behind schedule sends may catch up (a burst of at most rate x this).
 CATCH_UP_SECONDS = 0.5
 #: Recent send starts kept to estimate the rate that was going through when a 429 came.
@@ -55,6 +60,7 @@ class PaceState:
     adaptive_rate: float | None = None  # learnt from 429s; ramps back up
     recent: list[float] = field(default_factory=list)  # the last send starts
     throttled: int = 0  # 429s received
+    window: float = START_WINDOW  # sends in flight allowed now: starts small, +1 per answer, halved by a 429
 
     def rate(self, limits: Limits) -> float | None:
         rates = [r for r in (limits.rate, self.adaptive_rate) if r]
@@ -75,7 +81,7 @@ def acquire(state: PaceState, limits: Limits, now: float, *, max_wait: float) ->
     state.slots = {t: expiry for t, expiry in state.slots.items() if expiry > now}
     if state.paused_until > now:
         return Grant(None, state.paused_until - now)
-    if len(state.slots) >= max(limits.cap, 1):
+    if len(state.slots) >= max(min(limits.cap, int(state.window)), 1):
         return Grant(None, 0.05 if max_wait > 0 else 0.5)  # a slot frees when a send ends: look again soon
     rate = state.rate(limits)
     # Under a rate, a send late for its slot (a busy worker) may use it within CATCH_UP_SECONDS, so the pace
@@ -99,16 +105,20 @@ def _acquire_now(state: PaceState, *, limits: Limits, max_wait: float) -> Grant:
 def release(state: PaceState, token: str, now: float, *, throttled: bool = False,
             retry_after: float | None = None) -> None:
     """Free the slot; a 429 pauses the account and lowers the pace, an answer ramps it back up."""
+    in_flight = len(state.slots)
     state.slots.pop(token, None)
     if throttled:
         state.throttled += 1
+        state.window = max(1.0, in_flight / 2)
         state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
         going = _recent_rate(state.recent, now)
         known = [r for r in (state.adaptive_rate, going) if r]
         if known:  # too few recent sends to tell a rate: the pause alone
             state.adaptive_rate = max(MIN_RATE, min(known) * THROTTLE_BACKOFF)
         state.next_at = max(state.next_at, state.paused_until)
-    elif state.adaptive_rate:
+        return
+    state.window = min(state.window + 1, WINDOW_CEILING)
+    if state.adaptive_rate:
         state.adaptive_rate *= 1 + RAMP_PER_SEND
         if state.adaptive_rate > RAMP_CEILING:
             state.adaptive_rate = None
@@ -204,8 +214,14 @@ def pace_store() -> LocalStore | RedisStore:
 # ------------------------------------------------------------------------------------------- for a send
 
 
+#: A configured rate is kept with this margin: sends leave a few milliseconds late or early on a busy machine, and
+#: a marketplace counting arrivals at exactly its limit would answer 429 to the jitter.
+RATE_MARGIN = 0.95
+
+
 def account_limits(*, cap: int | None, rate: float | None) -> Limits:
-    return Limits(cap=cap or settings.MARKETPLACE_MAX_CONCURRENT_SENDS, rate=float(rate) if rate else None)
+    return Limits(cap=cap or settings.MARKETPLACE_MAX_CONCURRENT_SENDS,
+                  rate=float(rate) * RATE_MARGIN if rate else None)
 
 
 class SendPermit:

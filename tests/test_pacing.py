@@ -9,7 +9,7 @@ from cancellations.pacing import Limits, PaceState, acquire, release
 
 
 def test_the_cap_bounds_sends_in_flight_and_a_finished_send_frees_its_slot():
-    state, limits = PaceState(), Limits(cap=2)
+    state, limits = PaceState(window=100), Limits(cap=2)
     first, second = acquire(state, limits, 100.0, max_wait=1), acquire(state, limits, 100.0, max_wait=1)
     assert first.token and second.token and first.wait == second.wait == 0
     assert acquire(state, limits, 100.0, max_wait=1).token is None  # full
@@ -25,7 +25,7 @@ def test_a_slot_of_a_worker_that_died_is_freed_after_its_lease():
 
 
 def test_a_rate_spaces_sends_evenly_and_says_when_to_come_back():
-    state, limits = PaceState(), Limits(cap=16, rate=4)
+    state, limits = PaceState(window=100), Limits(cap=16, rate=4)
     waits = [acquire(state, limits, 100.0, max_wait=1).wait for _ in range(7)]
     assert waits == [0, 0, 0, 0.25, 0.5, 0.75, 1.0]  # at most half a second's worth (2) at once, then 4/s
     later = acquire(state, limits, 100.0, max_wait=1)
@@ -33,7 +33,7 @@ def test_a_rate_spaces_sends_evenly_and_says_when_to_come_back():
 
 
 def test_sends_late_for_their_slot_catch_up_only_half_a_second():
-    state, limits = PaceState(), Limits(cap=16, rate=4)
+    state, limits = PaceState(window=100), Limits(cap=16, rate=4)
     for _ in range(7):
         acquire(state, limits, 100.0, max_wait=1)  # booked up to 101.25
     # Workers busy until 103: the pace resumes with at most 2 extra sends, not the 7 missed slots.
@@ -42,12 +42,15 @@ def test_sends_late_for_their_slot_catch_up_only_half_a_second():
 
 
 def test_a_429_pauses_the_whole_account_then_the_pace_ramps_back_up():
-    state, limits = PaceState(), Limits(cap=16)
+    state, limits = PaceState(window=100), Limits(cap=16)
     grants = [acquire(state, limits, 100.0 + n * 0.1, max_wait=1) for n in range(10)]  # ~10 sends/s
     release(state, grants[-1].token, 101.0, throttled=True, retry_after=3)
     refused = acquire(state, limits, 102.0, max_wait=1)
     assert refused.token is None and refused.wait == pytest.approx(2.0)  # paused until 104
     assert state.adaptive_rate == pytest.approx(10 / 2 * pacing.THROTTLE_BACKOFF)  # 10 starts in the last 2 s
+    assert state.window == 5  # half the ten in flight
+    for grant in grants[:-1]:
+        release(state, grant.token, 102.5)  # the others' answers come in during the pause
     slow = state.adaptive_rate
     resumed = acquire(state, limits, 104.0, max_wait=1)
     assert resumed.token and resumed.wait == 0
@@ -56,6 +59,19 @@ def test_a_429_pauses_the_whole_account_then_the_pace_ramps_back_up():
     state.adaptive_rate = pacing.RAMP_CEILING
     release(state, "", 105.0)
     assert state.adaptive_rate is None and state.throttled == 1  # ramped all the way: no limit left
+
+
+def test_an_account_starts_with_few_sends_in_flight_whatever_the_workers_then_opens_up():
+    state, limits = PaceState(), Limits(cap=16)
+    first = [acquire(state, limits, 100.0, max_wait=1) for _ in range(8)]  # eight workers at once
+    granted = [g.token for g in first if g.token]
+    assert len(granted) == pacing.START_WINDOW  # the first 429 (if any) meets two sends, not eight
+    for token in granted:
+        release(state, token, 100.1)  # two answers: room for four
+    assert sum(1 for _ in range(8) if acquire(state, limits, 100.2, max_wait=1).token) == 4
+    tokens = list(state.slots)
+    release(state, tokens[0], 100.3, throttled=True, retry_after=1)
+    assert state.window == 2  # half the four that were in flight
 
 
 def test_a_configured_rate_is_never_exceeded_by_the_ramp():
@@ -88,6 +104,7 @@ def test_workers_sharing_a_store_never_exceed_the_cap_together(store, monkeypatc
     import threading
 
     monkeypatch.setattr(pacing, "_store", store)
+    store.update(7, lambda state: setattr(state, "window", 100.0))  # past the slow start
     limits, granted, lock = Limits(cap=3), [], threading.Lock()
     start = threading.Barrier(8)
 
