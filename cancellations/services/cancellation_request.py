@@ -296,20 +296,29 @@ def cancellation_request(
         return _request_record(lines=lines, reason=reason, note=note, user=user, source=source,
                                request_id=request_id, accept_others=accept_others)
     except IntegrityError:  # the (request_id, line) constraint: a twin request committed first
-        earlier = _earlier(request_id)
+        earlier = _earlier(request_id, user, lines)
         if not earlier:
             raise
         return earlier
 
 
-def _earlier(request_id: uuid.UUID | None) -> list[Cancellation]:
-    return list(Cancellation.objects.filter(request_id=request_id).order_by("pk")) if request_id else []
+def _earlier(request_id: uuid.UUID | None, user, lines: Sequence[LineRequest]) -> list[Cancellation]:
+    """The cancellations of an earlier request with this id: the same user's, on the same lines, or refused."""
+    earlier = list(Cancellation.objects.filter(request_id=request_id).order_by("pk")) if request_id else []
+    if not earlier:
+        return []
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    if {c.requested_by_id for c in earlier} != {user_id} or {c.line_id for c in earlier} != {
+            lr.line_id for lr in lines}:
+        raise CancellationRequestError([LineError(
+            None, "request_id", "This request id belongs to another request (another user or other lines).")])
+    return earlier
 
 
 @transaction.atomic(durable=True)
 def _request_record(*, lines, reason, note, user, source, request_id, accept_others) -> list[Cancellation]:
     preview = preview_build(lines, reason, lock=True, accept_others=accept_others)
-    earlier = _earlier(request_id)  # looked up after the locks, so a twin that just committed is seen
+    earlier = _earlier(request_id, user, lines)  # after the locks, so a twin that just committed is seen
     if earlier:
         return earlier
     if preview.errors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -145,3 +146,21 @@ def test_the_retention_runs_daily_in_beat(settings):
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values()
                  if e["task"] == "cancellations.tasks.call_bodies_blank_task")
     assert entry["schedule"] == 24 * 3600
+
+
+def test_the_service_refuses_a_request_id_of_another_user_or_other_lines(fake, mirakl_order, requester, viewer):
+    from cancellations.services import CancellationRequestError, LineRequest, cancellation_request
+
+    first, second = mirakl_order.lines.order_by("pk")
+    rid = uuid.uuid4()
+    created = cancellation_request(lines=[LineRequest(line_id=first.pk, quantity=1)], reason="34",
+                                   user=requester, source="api", request_id=rid)
+    again = cancellation_request(lines=[LineRequest(line_id=first.pk, quantity=1)], reason="34",
+                                 user=requester, source="api", request_id=rid)
+    assert [c.pk for c in again] == [c.pk for c in created]  # a double submit replays
+    for user, line in ((viewer, first), (requester, second)):
+        with pytest.raises(CancellationRequestError) as caught:
+            cancellation_request(lines=[LineRequest(line_id=line.pk, quantity=1)], reason="34", user=user,
+                                 source="api", request_id=rid)
+        assert caught.value.errors[0].field == "request_id"
+    assert Cancellation.objects.count() == 1
