@@ -24,19 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from .marketplaces.base import LineTax, TaxAmount
-
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
-
-
-def money(value: Decimal | int | str) -> Decimal:
-    """A money value quantized to 2 places, half up (strings and ints welcome, floats refused)."""
-    if isinstance(value, float):
-        raise TypeError("money values must be Decimal, int or str, never float")
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+from .money import ZERO, LineTax, TaxAmount, money, parts_to_json
 
 
 @dataclass(frozen=True)
@@ -101,9 +91,9 @@ class CancelAmounts:
         return {
             "amount": str(self.amount),
             "shipping_amount": str(self.shipping_amount),
-            "taxes": [{"code": t.code, "amount": str(t.amount)} for t in self.taxes],
-            "shipping_taxes": [{"code": t.code, "amount": str(t.amount)} for t in self.shipping_taxes],
-            "fees": [{"code": f.code, "amount": str(f.amount)} for f in self.fees],
+            "taxes": parts_to_json(self.taxes),
+            "shipping_taxes": parts_to_json(self.shipping_taxes),
+            "fees": parts_to_json(self.fees),
             "total": str(self.total),
         }
 

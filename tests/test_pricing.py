@@ -8,14 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from cancellations.marketplaces.base import LineTax, TaxAmount
+from cancellations.money import LineTax, TaxAmount, money
 from cancellations.pricing import (
     AlreadyCancelled,
     CancelAmounts,
     LineMoney,
     amounts_add,
     cancellation_amounts,
-    money,
 )
 
 D = Decimal

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from ..masking import mask_headers, mask_text
+from ..money import LineTax, TaxAmount
 from ..netguard import BaseUrlError, base_url_validate, is_destination_refused
 from .http_sessions import session_for
 
@@ -38,12 +39,6 @@ class AccountConfig:
 
     def __repr__(self) -> str:  # never print the credentials
         return f"AccountConfig(name={self.name!r}, marketplace={self.marketplace!r}, base_url={self.base_url!r})"
-
-
-@dataclass(frozen=True)
-class TaxAmount:
-    code: str
-    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -142,14 +137,6 @@ class ExternalCancellation:
     shipping_taxes: tuple[TaxAmount, ...] = ()
     reason_code: str = ""
     fees: tuple[TaxAmount, ...] = ()
-
-
-@dataclass(frozen=True)
-class LineTax:
-    code: str
-    amount: Decimal
-    rate: Decimal | None = None
-    rule: str = ""  # Mirakl tax_calculation_rule: PROPORTIONAL_TO_AMOUNT | NONE
 
 
 @dataclass(frozen=True)

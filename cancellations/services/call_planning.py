@@ -14,8 +14,8 @@ from ..marketplaces.base import LineCancel
 from ..marketplaces.registry import backend_class
 from ..marketplaces.spec import REFUSE
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
+from ..money import parts_from_json
 from .enqueue import calls_enqueue_on_commit
-from .line_money import taxes_from_json
 
 
 def _other_refusable_lines(c: Cancellation) -> tuple[str, ...]:
@@ -33,9 +33,9 @@ def line_cancel_from(c: Cancellation) -> LineCancel:
     return LineCancel(
         ref=c.pk, order_id=order.external_id, line_id=c.line.external_id, quantity=c.quantity,
         reason_code=c.reason_code, amount=c.amount, shipping_amount=c.shipping_amount,
-        taxes=taxes_from_json(c.taxes), shipping_taxes=taxes_from_json(c.shipping_taxes),
+        taxes=parts_from_json(c.taxes), shipping_taxes=parts_from_json(c.shipping_taxes),
         currency=c.currency or order.currency, tax_mode=order.tax_mode, previously_cancelled=c.line.cancelled_quantity,
-        line_status=c.line.status, fees=taxes_from_json(c.fees), accept_others=_other_refusable_lines(c),
+        line_status=c.line.status, fees=parts_from_json(c.fees), accept_others=_other_refusable_lines(c),
         whole_order=order.account.spec.cancels_whole_orders(order.account.options),
     )
 

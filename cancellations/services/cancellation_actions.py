@@ -6,13 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Cancellation, CancellationStatus
+from ..money import parts_to_json
 from .call_planning import calls_plan
 from .cancellation_request import LineRequest, preview_build
 from .cancellation_verify import OUTCOME_UNVERIFIED
 from .enqueue import verification_enqueue_on_commit
 from .errors import CancellationStateError
 from .history import cancellations_transition
-from .line_money import tax_json
 
 # A person settles a needs_attention cancellation: verify again, or retry once they know it did not apply.
 RETRYABLE = (CancellationStatus.FAILED, CancellationStatus.REJECTED, CancellationStatus.NEEDS_ATTENTION)
@@ -49,7 +49,7 @@ def cancellation_retry(*, cancellation: Cancellation, user=None, source: str) ->
     amounts = preview.lines_ok()[0].amounts
     fields = {} if amounts is None else {
         "amount": amounts.amount, "shipping_amount": amounts.shipping_amount,
-        "taxes": tax_json(amounts.taxes), "shipping_taxes": tax_json(amounts.shipping_taxes),
+        "taxes": parts_to_json(amounts.taxes), "shipping_taxes": parts_to_json(amounts.shipping_taxes),
     }
     cancellations_transition([c], CancellationStatus.PENDING, actor=actor, source=source, message="Retry requested",
                              attempts=0, next_attempt_at=None, error_code="", error_message="", **fields)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from .. import pricing
-from ..marketplaces.base import LineCancel, LineTax, PreparedCall
+from ..marketplaces.base import LineCancel, PreparedCall
 from ..marketplaces.registry import backend_class, get_backend
 from ..marketplaces.spec import REFUSE
 from ..models import (
@@ -22,10 +22,11 @@ from ..models import (
     MarketplaceAccount,
     OrderLine,
 )
+from ..money import line_parts_from_json, parts_to_json
 from .call_planning import calls_plan, cancellations_batch, line_cancel_from
 from .errors import CancellationRequestError, LineError
 from .events import cancellations_created
-from .line_money import amounts_from_stored, line_cancelled, tax_json
+from .line_money import amounts_from_stored, line_cancelled
 from .reasons import ReasonBook, restock_for
 
 #: Most lines one request may name (every entry point checks it; the service enforces it).
@@ -81,15 +82,10 @@ class CancellationPreview:
 
 
 def _money(line: OrderLine) -> pricing.LineMoney:
-    def taxes(items) -> tuple[LineTax, ...]:
-        return tuple(
-            LineTax(code=t["code"], amount=Decimal(str(t["amount"])), rule=t.get("rule", ""))
-            for t in items
-        )
-
     return pricing.LineMoney(
         quantity=line.quantity, price=line.price, shipping_price=line.shipping_price,
-        taxes=taxes(line.taxes), shipping_taxes=taxes(line.shipping_taxes), fees=taxes(line.fees),
+        taxes=line_parts_from_json(line.taxes), shipping_taxes=line_parts_from_json(line.shipping_taxes),
+        fees=line_parts_from_json(line.fees),
     )
 
 
@@ -348,9 +344,9 @@ def _cancellation_from(pl: PreviewLine, request_id, user, source: str, note: str
         reason=pl.normalised_reason, note=note, status=CancellationStatus.PENDING,
         amount=amounts.amount if amounts else Decimal("0"),
         shipping_amount=amounts.shipping_amount if amounts else Decimal("0"),
-        taxes=tax_json(amounts.taxes) if amounts else [],
-        shipping_taxes=tax_json(amounts.shipping_taxes) if amounts else [],
-        fees=tax_json(amounts.fees) if amounts else [], accept_other_lines=accept_others and _refuses(pl.line),
+        taxes=parts_to_json(amounts.taxes) if amounts else [],
+        shipping_taxes=parts_to_json(amounts.shipping_taxes) if amounts else [],
+        fees=parts_to_json(amounts.fees) if amounts else [], accept_other_lines=accept_others and _refuses(pl.line),
         currency=pl.line.order.currency, restock=restock_for(pl.normalised_reason), requested_by=user,
         source=source, request_id=request_id,
     )

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from ..marketplaces.base import MarketplaceOrderLine
 from ..models import IN_FLIGHT_STATUSES, Cancellation, CancellationStatus, OrderLine, Source
+from ..money import parts_to_json
 from .events import cancellations_created
-from .line_money import tax_json
 
 _NAMESPACE = uuid.UUID("b7a4f0d2-5c1e-4f8a-9d3b-0e6c2a1f7b58")
 
@@ -72,7 +72,7 @@ def _row(line: OrderLine, quantity: int, now, *, reference: str, reason_code: st
     fields = {}
     if amounts is not None:
         fields = {"amount": amounts.amount, "shipping_amount": amounts.shipping_amount,
-                  "taxes": tax_json(amounts.taxes), "shipping_taxes": tax_json(amounts.shipping_taxes)}
+                  "taxes": parts_to_json(amounts.taxes), "shipping_taxes": parts_to_json(amounts.shipping_taxes)}
     return Cancellation(
         line=line, account_id=line.order.account_id, quantity=quantity, reason_code=reason_code[:100],
         status=CancellationStatus.CONFIRMED, source=Source.MARKETPLACE, marketplace_reference=reference,

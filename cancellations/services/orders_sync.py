@@ -15,15 +15,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import pricing
-from ..marketplaces.base import AccountError, LineTax, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
+from ..marketplaces.base import AccountError, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
+from ..money import TaxAmount, parts_to_json
 from .account_connection import account_next_step
 from .call_recording import CallRecorder
 from .drift import marketplace_cancellations_record
 from .enqueue import orders_sync_enqueue_on_commit
 from .events import account_error_record
-from .line_money import CANCELLED_FIELDS, cancelled_fields, tax_json
+from .line_money import CANCELLED_FIELDS, cancelled_fields
 from .reasons import reasons_refresh
 
 DEFAULT_LOOKBACK = timedelta(days=30)  # first sync; and every sync where lists filter on creation date
@@ -55,11 +56,6 @@ def _as_stored(payload) -> dict:
     return json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
 
 
-def _taxes(items: tuple[LineTax, ...]) -> list[dict]:
-    return [{"code": t.code, "amount": str(t.amount), "rate": str(t.rate) if t.rate is not None else "",
-             "rule": t.rule} for t in items]
-
-
 def _line_values(ml: MarketplaceOrderLine) -> dict:
     total = pricing.AlreadyCancelled()
     for e in ml.cancellations:
@@ -67,15 +63,16 @@ def _line_values(ml: MarketplaceOrderLine) -> dict:
         total = pricing.amounts_add(total, amounts, e.quantity)
     return {
         "sku": ml.sku, "title": ml.title[:300], "quantity": ml.quantity, "unit_price": ml.unit_price,
-        "price": ml.price, "shipping_price": ml.shipping_price, "taxes": _taxes(ml.taxes),
-        "shipping_taxes": _taxes(ml.shipping_taxes), "fees": tax_json(ml.fees), "status": ml.status,
-        "open_quantity": ml.open_quantity,
+        "price": ml.price, "shipping_price": ml.shipping_price, "taxes": parts_to_json(ml.taxes),
+        "shipping_taxes": parts_to_json(ml.shipping_taxes),
+        "fees": parts_to_json(TaxAmount(f.code, f.amount) for f in ml.fees),  # stored as amounts, like a cancel's
+        "status": ml.status, "open_quantity": ml.open_quantity,
         **cancelled_fields(total, line_quantity=ml.quantity),
         # A marketplace that reports units, not amounts: its cancelled quantity is the line's own figure.
         "cancelled_quantity": min(ml.cancelled_quantity, ml.quantity),
         "marketplace_cancellations": [
             {"id": e.id, "quantity": e.quantity, "amount": str(e.amount), "shipping_amount": str(e.shipping_amount),
-             "taxes": tax_json(e.taxes), "shipping_taxes": tax_json(e.shipping_taxes)}
+             "taxes": parts_to_json(e.taxes), "shipping_taxes": parts_to_json(e.shipping_taxes)}
             for e in ml.cancellations
         ],
         "raw": _as_stored(ml.raw),
