@@ -34,7 +34,7 @@ _RATE_PLACES = Decimal("0.0001")
 
 
 # Settled badly, or an outcome only a person can settle (``needs_attention``: ambiguous, never resent alone).
-ATTENTION_STATUSES = (CancellationStatus.FAILED, CancellationStatus.REJECTED, "needs_attention")
+ATTENTION_STATUSES = (CancellationStatus.FAILED, CancellationStatus.REJECTED, CancellationStatus.NEEDS_ATTENTION)
 WAITING_TOO_LONG = timedelta(hours=1)
 WAITING_STATUSES = (CancellationStatus.PENDING, CancellationStatus.SENDING, CancellationStatus.RETRY_SCHEDULED)
 

@@ -173,3 +173,13 @@ def test_rate_trend_is_a_chart_against_the_threshold(admin_client, account):
     assert by_age[0] == Decimal("0") and by_age[90] == Decimal("0")
     page = admin_client.get(reverse("admin:index")).content.decode()
     assert '<svg class="rate-trend"' in page and "threshold 3.00 %" in page
+
+
+def test_an_ambiguous_outcome_is_in_the_queue(admin_client, account):
+    from cancellations.dashboard import attention_queue
+
+    c = cancellation_create(_orders(account, 1)[0].lines.get(), status="needs_attention",
+                            error_message="The order read back cannot tell whether the cancel applied")
+    (item,) = attention_queue()
+    assert item.cancellation == c
+    assert item.why == "Needs attention: The order read back cannot tell whether the cancel applied"

@@ -160,3 +160,20 @@ def test_a_refusal_whose_answer_was_lost_is_read_back_as_applied(mirakl_live):
     assert [(c.status, c.attempts) for c in final] == [("confirmed", 1), ("confirmed", 1)]
     assert SandboxCancel.objects.filter(operation="refuse").count() == 2  # applied once, never resent
     assert MarketplaceCall.objects.filter(operation="get_order").exists()  # confirmed by reading the order back
+
+
+def test_the_api_refuses_one_waiting_line_and_accepts_the_other_when_asked(mirakl_live, admin_user):
+    controller, _ = lines_of(mirakl_live, "BBY-1007-A")
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    body = {"lines": [{"line": controller.pk}], "reason": "21"}
+    refused = api.post("/api/cancellations/", body, format="json")
+    assert refused.status_code == 400 and "BBY-1007-A-2" in refused.json()["errors"][0]["message"]
+    MarketplaceAccount.objects.filter(pk=mirakl_live.pk).update(options={**mirakl_live.options,
+                                                                         "partial_acceptance": True})
+    answer = api.post("/api/cancellations/", {**body, "accept_other_lines": True}, format="json")
+    assert answer.status_code == 202, answer.json()
+    assert [c["status"] for c in answer.json()["cancellations"]] == ["confirmed"]
+    assert [_sandbox_line("BBY-1007-A", i)["order_line_state"] for i in (0, 1)] == ["REFUSED", "WAITING_DEBIT"]
+    (call,) = Cancellation.objects.get(pk=answer.json()["cancellations"][0]["id"]).calls.all()
+    assert call.batch_key == "OR21 BBY-1007-A"

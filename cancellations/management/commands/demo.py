@@ -66,11 +66,12 @@ class Command(BaseCommand):
         base = f"http://{opts['host']}:{server.server_port}"
         try:
             accounts = self._accounts(base)
+            if not opts["no_serve"]:  # before the sync, so the receiver gets what the sync finds too
+                demo_webhooks.demo_webhooks_start(opts["host"], self._say)
             self._sync(accounts)
             if opts["no_serve"]:
                 self._say("Set up and synced (--no-serve: not serving).")
                 return
-            demo_webhooks.demo_webhooks_start(opts["host"], self._say)
             self._banner(base, password)
             self._sweep_forever()
         except KeyboardInterrupt:
