@@ -86,7 +86,8 @@ def acquire(state: PaceState, limits: Limits, now: float, *, max_wait: float) ->
     rate = state.rate(limits)
     # Under a rate, a send late for its slot (a busy worker) may use it within CATCH_UP_SECONDS, so the pace
     # holds on average; never more than that half second's worth in a burst.
-    base = max(state.next_at, now - CATCH_UP_SECONDS)
+    learnt = rate is not None and rate != limits.rate  # a pace learnt from 429s: no catch-up bursts
+    base = max(state.next_at, now - (0 if learnt else CATCH_UP_SECONDS))
     start = max(now, base) if rate else now
     if start - now > max_wait:
         return Grant(None, start - now - max_wait / 2)

@@ -20,6 +20,7 @@ from ..models import (
     AttentionNote,
     Cancellation,
     CancellationEvent,
+    CancellationStatus,
     InventoryAdjustment,
     MarketplaceCall,
     MarketplaceReason,
@@ -47,10 +48,14 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
         return queryset
 
 
+STATUS_LABELS = dict(CancellationStatus.choices)
+
+
 def _events_table(events) -> str:
     rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
         (date_format(localtime(e.created_at), "Y-m-d H:i:s"),
-         format_html("{} → {}", e.from_status or "—", status_badge(e.to_status, e.get_to_status_display())),
+         format_html("{} → {}", STATUS_LABELS.get(e.from_status, e.from_status or "—"),
+                     status_badge(e.to_status, STATUS_LABELS.get(e.to_status, e.to_status))),
          e.actor or "—", e.get_source_display(), e.message or "") for e in events))
     return format_html('<table class="timeline"><thead><tr><th>When</th><th>Change</th><th>Who</th><th>From</th>'
                        "<th>Why</th></tr></thead><tbody>{}</tbody></table>", rows) if rows else "—"

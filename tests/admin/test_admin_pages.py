@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from cancellations.admin.display import pretty_text
-from cancellations.models import MarketplaceCall
+from cancellations.models import CancellationEvent, MarketplaceCall
 from tests.admin.builders import cancellation_create
 from tests.factories import account_create, order_create
 
@@ -33,6 +33,8 @@ def rejected(db):
     line = order.lines.order_by("pk").first()
     c = cancellation_create(line, status="rejected", quantity=1, error_code="http_400",
                             error_message="Order line has an open incident")
+    CancellationEvent.objects.create(cancellation=c, from_status="pending", to_status="rejected",
+                                     message="A person asked")
     call = MarketplaceCall.objects.create(
         account=account, operation="cancel", method="PUT", url="https://m.example/api/orders/cancel",
         request_body='{"cancelations": [{"amount": 10.00}]}', status_code=400, state="done",
@@ -56,6 +58,8 @@ def test_cancellation_page_reads_in_marketplace_ids_with_its_timeline(admin_clie
     assert "object (" not in page  # no raw relation rows
     assert f'href="{reverse("admin:cancellations_marketplacecall_change", args=[call.pk])}">#{call.pk}</a>' in page
     assert "Amounts sent" in page  # Mirakl cancels carry amounts
+    history = page[page.index("History (to the second)"):page.index("Marketplace calls:")]
+    assert "Pending → " in history and ">Rejected</span>" in history and "A person asked" in history
 
 
 def test_walmart_cancellation_page_has_no_amount_section(admin_client):
