@@ -211,6 +211,7 @@ CELERY_TASK_ROUTES = {
 # Model choices, the admin and API account forms, the sandbox and the demo all read it.
 MARKETPLACES = [
     "cancellations.marketplaces.walmart_ca.spec.SPEC",
+    "cancellations.marketplaces.walmart_us.spec.SPEC",
     "cancellations.marketplaces.mirakl.spec.SPEC",
 ]
 # Replace a marketplace's backend class (its key -> a dotted path), e.g. with an in-process test backend.

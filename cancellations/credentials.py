@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .marketplaces.base import MarketplaceError
@@ -55,13 +56,16 @@ def credentials_serializer(marketplace: str, mode: str) -> type[serializers.Seri
     if auth is None:
         raise LookupError(f"{marketplace} has no auth mode {mode!r}")
     attrs: dict[str, Any] = {}
+    name = _component(spec.key, auth.key if spec.has_auth_choice else "", "credentials")
     if spec.auth_in_credentials:
-        attrs[AUTH] = serializers.ChoiceField(choices=[auth.key])
+        # One enum per shape in the OpenAPI schema (modes of several marketplaces share names like "oauth").
+        schema = {"type": "string", "enum": [auth.key], "x-spec-enum-id": f"{name}.{AUTH}"}
+        field_class = extend_schema_field(schema)(type(f"{name}Auth", (serializers.ChoiceField,), {}))
+        attrs[AUTH] = field_class(choices=[auth.key])
     for field in auth.fields:
         attrs[field.key] = serializers.CharField(max_length=field.max_length, help_text=field.help_text or None)
         if field.check is not None:
             attrs[f"validate_{field.key}"] = _checked(field)
-    name = _component(spec.key, auth.key if spec.has_auth_choice else "", "credentials")
     return type(name, (_Credentials,), {"__doc__": f"{spec.label}: {auth.label}.", **attrs})
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from cancellations.marketplaces.registry import spec_for
 from cancellations.models import MarketplaceAccount, Order, OrderLine
 
 _seq = count(1)
@@ -24,7 +25,7 @@ def account_create(
             else {"auth": "oauth", "client_id": f"client-{next(_seq)}", "client_secret": "s3cret-value"}
         )
     if options is None:
-        options = {"auth": credentials.get("auth", "signature")} if marketplace == "walmart_ca" else {}
+        options = {"auth": credentials.get("auth", "signature")} if spec_for(marketplace).has_auth_choice else {}
     return MarketplaceAccount.objects.create(
         name=name or f"{marketplace}-{next(_seq)}", marketplace=marketplace, base_url=base_url,
         credentials=credentials, options=options, enabled=enabled,
@@ -46,7 +47,7 @@ def order_create(*, account: MarketplaceAccount, external_id: str | None = None,
 def line_create(*, order: Order, external_id: str, quantity: int = 2, unit_price: str = "10.00",
                 shipping_price: str = "0.00", status: str = "", **kwargs: Any) -> OrderLine:
     unit = Decimal(unit_price)
-    default_status = "Acknowledged" if order.account.marketplace == "walmart_ca" else "SHIPPING"
+    default_status = "Acknowledged" if order.account.marketplace.startswith("walmart") else "SHIPPING"
     return OrderLine.objects.create(
         order=order, external_id=external_id, sku=kwargs.pop("sku", f"SKU-{external_id}"), quantity=quantity,
         unit_price=unit, price=kwargs.pop("price", unit * quantity), shipping_price=Decimal(shipping_price),

@@ -61,7 +61,7 @@ def test_demo_serves_cancels_through_the_sandbox_stops_on_ctrl_c_and_reruns(demo
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output = _wait_for(proc, "Press Ctrl-C to stop.")
-        assert output.count("Created account") == 3
+        assert output.count("Created account") == 4  # each marketplace spec's demo accounts
         assert f"Synced Best Buy CA (Mirakl): {len(mirakl_sandbox.SEED_ORDERS)} new orders" in output
         assert "Webhook endpoint: http://127.0.0.1:" in output
         # Each step is announced, and the admin URL comes only once every account is synced.

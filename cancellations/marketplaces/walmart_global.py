@@ -196,7 +196,8 @@ class WalmartGlobalBackend(MarketplaceBackend):
         return headers
 
     def _parse(self, body: bytes, kind: str) -> Any:
-        return wx.order_from_json(body) if kind == "order" else wx.orders_page_from_json(body)
+        read = wx.order_from_json if kind == "order" else wx.orders_page_from_json
+        return read(body, currency=self.spec.currency)
 
     # --- HTTP ----------------------------------------------------------------------------------------
 

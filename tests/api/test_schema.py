@@ -55,7 +55,7 @@ def test_each_marketplace_has_its_own_account_shape(tmp_path):
     schemas = yaml.safe_load(target.read_text())["components"]["schemas"]
     request = schemas["AccountCreateRequest"]
     assert request["discriminator"]["propertyName"] == "marketplace"
-    assert set(request["discriminator"]["mapping"]) == {"walmart_ca", "mirakl"}
+    assert set(request["discriminator"]["mapping"]) == {"walmart_ca", "walmart_us", "mirakl"}
     mirakl = schemas["MiraklAccountRequest"]["properties"]
     assert mirakl["credentials"]["allOf"] == [{"$ref": "#/components/schemas/MiraklCredentialsRequest"}]
     assert schemas["MiraklCredentialsRequest"]["required"] == ["api_key"]
@@ -68,3 +68,6 @@ def test_each_marketplace_has_its_own_account_shape(tmp_path):
     assert modes == ["WalmartCaSignatureCredentialsRequest", "WalmartCaOauthCredentialsRequest"]
     assert sorted(schemas["WalmartCaOauthCredentialsRequest"]["required"]) == ["auth", "client_id", "client_secret"]
     assert "PatchedAccountChangeRequest" in schemas
+    us = schemas["WalmartUsAccountRequest"]["properties"]["credentials"]["allOf"][0]["$ref"].rsplit("/", 1)[1]
+    assert us == "WalmartUsCredentialsRequest"  # one auth mode: no choice between shapes
+    assert sorted(schemas[us]["required"]) == ["auth", "client_id", "client_secret"]

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from cancellations.marketplaces.registry import spec_for
 from cancellations.models import MarketplaceAccount, Order
 from cancellations.sandbox import mirakl as mirakl_sandbox
 from cancellations.sandbox.models import SandboxFault, SandboxRequest
@@ -16,9 +17,8 @@ from cancellations.services import orders_sync
 
 def sandbox_account(live_server, *, name: str, marketplace: str, credentials: dict, options: dict,
                     seed) -> MarketplaceAccount:
-    path = "walmart" if marketplace == "walmart_ca" else "mirakl"
     account = MarketplaceAccount.objects.create(
-        name=name, marketplace=marketplace, base_url=f"{live_server.url}/sandbox/{path}",
+        name=name, marketplace=marketplace, base_url=f"{live_server.url}/sandbox/{spec_for(marketplace).sandbox_path}",
         credentials=credentials, options=options,
     )
     seller = seller_register(marketplace=marketplace, credentials=credentials, options=options)

@@ -13,7 +13,7 @@ from tests.fake_backend import FakeBackend
 
 
 def test_choices_follow_the_settings_list(settings):
-    assert [key for key, _ in registry.marketplace_choices()] == ["walmart_ca", "mirakl"]
+    assert [key for key, _ in registry.marketplace_choices()] == ["walmart_ca", "walmart_us", "mirakl"]
     settings.MARKETPLACES = ["cancellations.marketplaces.mirakl.spec.SPEC"]
     assert registry.marketplace_choices() == [("mirakl", "Mirakl")]
     with pytest.raises(LookupError, match="walmart_ca"):

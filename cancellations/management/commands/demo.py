@@ -9,7 +9,7 @@ import secrets
 import signal
 import threading
 import time
-import uuid
+from importlib import import_module
 from pathlib import Path
 
 from django.conf import settings
@@ -22,29 +22,12 @@ from django.utils import timezone
 
 from cancellations import demo_webhooks
 from cancellations.marketplaces.base import MarketplaceError
+from cancellations.marketplaces.registry import specs
 from cancellations.models import MarketplaceAccount
-from cancellations.sandbox import mirakl as mirakl_sandbox
-from cancellations.sandbox import walmart as walmart_sandbox
-from cancellations.sandbox.provision import seller_register, walmart_private_key_generate
+from cancellations.sandbox.provision import seller_register
 from cancellations.services import cancellations_sweep, orders_sync
 
 ADMIN_USERNAME = "admin"
-
-
-def _demo_accounts() -> list[dict]:
-    return [
-        {"name": "Walmart CA (signature)", "marketplace": "walmart_ca", "path": "walmart",
-         "options": {"auth": "signature"},
-         "credentials": lambda: {"auth": "signature", "consumer_id": str(uuid.uuid4()),
-                                 "channel_type": str(uuid.uuid4()), "private_key": walmart_private_key_generate()}},
-        {"name": "Walmart CA (OAuth)", "marketplace": "walmart_ca", "path": "walmart",
-         "options": {"auth": "oauth"},
-         "credentials": lambda: {"auth": "oauth", "client_id": f"demo-{secrets.token_hex(6)}",
-                                 "client_secret": secrets.token_urlsafe(24)}},
-        {"name": "Best Buy CA (Mirakl)", "marketplace": "mirakl", "path": "mirakl",
-         "options": {"shop_id": "2001"},
-         "credentials": lambda: {"api_key": secrets.token_urlsafe(24)}},
-    ]
 
 
 class Command(BaseCommand):
@@ -106,13 +89,13 @@ class Command(BaseCommand):
 
     def _accounts(self, base: str) -> list[MarketplaceAccount]:
         accounts = []
-        for spec in _demo_accounts():
-            url = f"{base}/sandbox/{spec['path']}"
-            account = MarketplaceAccount.objects.filter(name=spec["name"]).first()
+        for spec, demo in ((s, d) for s in specs().values() for d in s.demo_accounts):
+            url = f"{base}/sandbox/{spec.sandbox_path}"
+            account = MarketplaceAccount.objects.filter(name=demo.name).first()
             if account is None:
                 account = MarketplaceAccount.objects.create(
-                    name=spec["name"], marketplace=spec["marketplace"], base_url=url,
-                    credentials=spec["credentials"](), options=spec["options"],
+                    name=demo.name, marketplace=spec.key, base_url=url, credentials=demo.credentials(),
+                    options=dict(demo.options),
                 )
                 self._say(f"Created account {account.name} ({account.marketplace}, sandbox at {url})")
             elif account.base_url != url:
@@ -122,8 +105,7 @@ class Command(BaseCommand):
                 account.save(update_fields=["base_url", "credentials"])
             seller = seller_register(marketplace=account.marketplace, credentials=account.credentials,
                                      options=account.options)
-            sandbox = walmart_sandbox if account.marketplace == "walmart_ca" else mirakl_sandbox
-            seeded = sandbox.orders_seed(seller)
+            seeded = import_module(spec.sandbox_module).orders_seed(seller)
             self._say(f"Sandbox orders for {account.name}: {len(seeded)}")
             accounts.append(account)
         return accounts

@@ -307,13 +307,13 @@ def line_from_data(line: Mapping[str, Any]) -> MarketplaceOrderLine:
     )
 
 
-def _currency(order: Mapping[str, Any]) -> str:
+def _currency(order: Mapping[str, Any], default: str) -> str:
     for line in _as_list(_dig(order, "orderLines", "orderLine")):
         for charge in _as_list(_dig(line, "charges", "charge")):
             currency = _dig(charge, "chargeAmount", "currency")
             if currency:
                 return str(currency)
-    return DEFAULT_CURRENCY
+    return default
 
 
 def _order_status(lines: Sequence[MarketplaceOrderLine]) -> str:
@@ -324,7 +324,7 @@ def _order_status(lines: Sequence[MarketplaceOrderLine]) -> str:
     return min(statuses, key=lambda s: ranked.get(s.lower(), -1))
 
 
-def order_from_data(data: Mapping[str, Any]) -> MarketplaceOrder:
+def order_from_data(data: Mapping[str, Any], *, currency: str = DEFAULT_CURRENCY) -> MarketplaceOrder:
     """One order from its nested-dict form (``{"order": {...}}`` or the order itself)."""
     order = data if "purchaseOrderId" in data else data.get("order")
     if not isinstance(order, Mapping) or not order.get("purchaseOrderId"):
@@ -336,7 +336,7 @@ def order_from_data(data: Mapping[str, Any]) -> MarketplaceOrder:
         external_id=str(order["purchaseOrderId"]),
         customer_order_id=str(order.get("customerOrderId") or ""),
         status=_order_status(lines),
-        currency=_currency(order),
+        currency=_currency(order, currency),
         ordered_at=_datetime(order.get("orderDate")),
         tax_mode=TAX_MODE,
         lines=lines,
@@ -344,7 +344,7 @@ def order_from_data(data: Mapping[str, Any]) -> MarketplaceOrder:
     )
 
 
-def orders_page_from_data(data: Mapping[str, Any]) -> OrdersPage:
+def orders_page_from_data(data: Mapping[str, Any], *, currency: str = DEFAULT_CURRENCY) -> OrdersPage:
     """A page of ``list`` (``{"list": {...}}`` or its content): ``meta.nextCursor`` and ``elements.order``."""
     content = data.get("list", data) if isinstance(data, Mapping) else {}
     if not isinstance(content, Mapping):
@@ -352,7 +352,8 @@ def orders_page_from_data(data: Mapping[str, Any]) -> OrdersPage:
     meta = content.get("meta") if isinstance(content.get("meta"), Mapping) else {}
     total = meta.get("totalCount")
     return OrdersPage(
-        orders=[order_from_data(o) for o in _as_list(_dig(content, "elements", "order")) if isinstance(o, Mapping)],
+        orders=[order_from_data(o, currency=currency) for o in _as_list(_dig(content, "elements", "order"))
+                if isinstance(o, Mapping)],
         next_cursor=str(meta.get("nextCursor") or "").strip(),
         total_count=_int(total) if total not in (None, "") else None,
     )
@@ -372,18 +373,19 @@ def orders_page_from_xml(body: str | bytes) -> OrdersPage:
     return orders_page_from_data(data)
 
 
-def order_from_json(body: str | bytes) -> MarketplaceOrder:
+def order_from_json(body: str | bytes, *, currency: str = DEFAULT_CURRENCY) -> MarketplaceOrder:
+    """``currency``: the market's, for an order whose charges name none."""
     data = json_parse(body)
     if not isinstance(data, Mapping):
         raise WalmartPayloadError("Expected a JSON object")
-    return order_from_data(data)
+    return order_from_data(data, currency=currency)
 
 
-def orders_page_from_json(body: str | bytes) -> OrdersPage:
+def orders_page_from_json(body: str | bytes, *, currency: str = DEFAULT_CURRENCY) -> OrdersPage:
     data = json_parse(body)
     if not isinstance(data, Mapping):
         raise WalmartPayloadError("Expected a JSON object")
-    return orders_page_from_data(data)
+    return orders_page_from_data(data, currency=currency)
 
 
 # ------------------------------------------------------------------------------------------- errors
