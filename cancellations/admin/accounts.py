@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_post_parameters
 from rest_framework import serializers
@@ -189,7 +189,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
     list_filter = ["marketplace", "enabled"]
     search_fields = ["name"]
     readonly_fields = ["credentials_status", "sending_pace", "last_synced_at", "last_error", "connection",
-                       "created_at", "updated_at"]
+                       "created_at", "updated_at", "change_history"]
     actions = ["sync_orders_now", "test_connection"]
     choose_marketplace_template = "admin/cancellations/marketplaceaccount/choose_marketplace.html"
 
@@ -228,6 +228,7 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
         if obj is not None:
             sets.append(("Status", {"fields": ["connection", "last_synced_at", "last_error", "created_at",
                                                "updated_at"]}))
+            sets.append(("History of host and credential changes", {"fields": ["change_history"]}))
         return sets
 
     def get_queryset(self, request: HttpRequest):
@@ -257,6 +258,17 @@ class MarketplaceAccountAdmin(admin.ModelAdmin):
             if mode is not None and mode.deprecation:
                 self.message_user(request, mode.deprecation, messages.WARNING)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="Changes")
+    def change_history(self, obj: MarketplaceAccount) -> str:
+        """Who changed the host, marketplace, auth mode or credentials, and when (key names only, no value)."""
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (date_format(localtime(c.created_at), "Y-m-d H:i:s"), c.actor or "—", c.source, ", ".join(c.changed),
+             c.before.get("base_url", "—"), ", ".join(c.credential_keys) or "—")
+            for c in obj.changes.select_related("actor")[:50]))
+        return format_html('<table><thead><tr><th>When</th><th>Who</th><th>From</th><th>Changed</th>'
+                           "<th>Host before</th><th>Credential keys now</th></tr></thead><tbody>{}</tbody></table>",
+                           rows) if rows else "—"
 
     @admin.display(description="Credentials")
     def credentials_status(self, obj: MarketplaceAccount) -> str:

@@ -119,3 +119,12 @@ def test_credentials_never_reach_a_host_changed_behind_the_forms_back():
     account.credentials = {"api_key": "given-for-the-new-host"}
     account.save()
     assert get_backend(account).account.credentials["api_key"] == "given-for-the-new-host"
+
+
+def test_the_account_page_shows_who_changed_the_host_without_secrets(admin_client, admin_user):
+    account = account_create(marketplace="mirakl", credentials={"api_key": SECRET})
+    url = reverse("admin:cancellations_marketplaceaccount_change", args=[account.pk])
+    admin_client.post(url, _account_post(account, base_url="https://new.example.com", credential_api_key="fresh-key-9"))
+    page = admin_client.get(url).content.decode()
+    assert "History of host and credential changes" in page and admin_user.username in page
+    assert "https://marketplace.example.com" in page and "fresh-key-9" not in page and SECRET not in page
