@@ -105,7 +105,11 @@ def cancel_confirm_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRe
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied("You may not request cancellations.")
     data = request.POST if request.method == "POST" else request.GET
-    ids = _parse_ids(data.get("ids", ""))
+    raw_ids = data.get("ids", "")
+    ids = _parse_ids(raw_ids)
+    if ids is None and raw_ids.strip(" ,"):  # not a selection the list could have made: a crafted URL
+        return HttpResponseBadRequest("ids: a comma-separated list of order line ids (whole numbers from 1 to "
+                                      f"{MAX_ID}) was expected.", content_type="text/plain; charset=utf-8")
     if ids is None or len(ids) > MAX_LINES_PER_REQUEST:
         model_admin.message_user(
             request, f"Select between 1 and {MAX_LINES_PER_REQUEST} order lines to cancel.", messages.WARNING

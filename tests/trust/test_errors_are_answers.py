@@ -198,7 +198,13 @@ def test_ids_above_2_63_in_the_path_are_404(hostile, path):
 @pytest.mark.parametrize("ids", [str(BIG), str(2**63), f"1,{BIG}", "1,\u00b2", "\u0661"])
 def test_admin_confirmation_page_refuses_hostile_ids(admin_client, ids):
     response = admin_client.get(reverse("admin:cancellations_orderline_cancel"), {"ids": ids})
-    assert response.status_code == 302  # back to the list with "Select between 1 and N order lines"
+    assert response.status_code == 400 and response.content.decode().startswith("ids: ")
+
+
+@pytest.mark.parametrize("ids", ["", ",", ",".join(str(n) for n in range(1, 502))])
+def test_admin_confirmation_page_sends_an_empty_or_too_large_selection_back_to_the_list(admin_client, ids):
+    response = admin_client.get(reverse("admin:cancellations_orderline_cancel"), {"ids": ids})
+    assert response.status_code == 302
 
 
 @pytest.mark.parametrize("typed", ["\u00b2", "1" * 30, "-1", "1.5"])
