@@ -19,10 +19,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from ..dashboard import RateInfo, account_cancellation_rate
 from ..marketplaces.registry import spec_for
 from ..models import Cancellation, CancellationReason, MarketplaceAccount, MarketplaceReason, OrderLine
 from ..selectors import reason_choices
+from ..selectors.dashboard import RateInfo, account_cancellation_rate
 from ..services import (
     CancellationRequestError,
     LineError,

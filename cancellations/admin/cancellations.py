@@ -14,7 +14,6 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
-from ..dashboard import needs_attention_q
 from ..marketplaces.registry import spec_for
 from ..models import (
     AttentionNote,
@@ -25,6 +24,7 @@ from ..models import (
     MarketplaceCall,
     MarketplaceReason,
 )
+from ..selectors.dashboard import needs_attention_q
 from ..services import CancellationStateError, cancellation_retry, cancellation_verify_request
 from .display import admin_link, body, changelist_link, http_badge, pre, shorten, status_badge
 from .integrations import InventoryExportAdminMixin

@@ -12,7 +12,6 @@ from django.db.models import Q, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
-from ..dashboard import needs_attention_q
 from ..marketplaces.registry import marketplace_choices, specs
 from ..models import (
     Cancellation,
@@ -23,6 +22,7 @@ from ..models import (
     Order,
 )
 from ..models import Source as CancellationSource
+from ..selectors.dashboard import needs_attention_q
 from ..services.inventory_export import EXPORT_STATUSES
 
 # Query parameters that are not filters (pagination, format negotiation).

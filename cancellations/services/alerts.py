@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ..dashboard import RATE_STATUSES, RATE_WINDOW, account_cancellation_rate
 from ..models import AlertNotice, Cancellation, MarketplaceAccount
+from ..selectors.dashboard import RATE_STATUSES, RATE_WINDOW, account_cancellation_rate
 from .locking import skip_locked
 
 #: Cancellation statuses a person must hear about.

@@ -23,11 +23,12 @@ from ..models import (
     OrderLine,
 )
 from ..money import line_parts_from_json, parts_to_json
+from ..selectors.reasons import ReasonBook
 from .call_planning import calls_plan, cancellations_batch, line_cancel_from
 from .errors import CancellationRequestError, LineError
 from .events import cancellations_created
 from .line_money import amounts_from_stored, line_cancelled
-from .reasons import ReasonBook, restock_for
+from .reasons import restock_for
 
 #: Most lines one request may name (every entry point checks it; the service enforces it).
 MAX_LINES_PER_REQUEST = 500

@@ -11,8 +11,8 @@ from django.utils.http import urlencode
 
 from ..admin.display import STATUS_COLOURS
 from ..admin.display import status_badge as display_status_badge
-from ..dashboard import RateTrend, attention_queue, dashboard_summaries, rate_trends
 from ..pricing import CancelAmounts
+from ..selectors.dashboard import RateTrend, attention_queue, dashboard_summaries, rate_trends
 
 register = template.Library()
 DASHBOARD_PERMISSION = "cancellations.view_cancellation"

@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
 
-from cancellations.dashboard import account_cancellation_rate, dashboard_summaries
 from cancellations.models import Cancellation, InventoryAdjustment
+from cancellations.selectors.dashboard import account_cancellation_rate, dashboard_summaries
 from tests.admin.builders import cancellation_create
 from tests.factories import account_create, order_create
 
@@ -161,7 +161,7 @@ def test_a_viewer_cannot_take_queue_items(client, account, django_user_model):
 
 
 def test_rate_trend_is_a_chart_against_the_threshold(admin_client, account):
-    from cancellations.dashboard import rate_trends
+    from cancellations.selectors.dashboard import rate_trends
 
     orders = _orders(account, 10, days_ago=50)
     old = cancellation_create(orders[0].lines.get(), status="confirmed")
@@ -176,7 +176,7 @@ def test_rate_trend_is_a_chart_against_the_threshold(admin_client, account):
 
 
 def test_an_ambiguous_outcome_is_in_the_queue(admin_client, account):
-    from cancellations.dashboard import attention_queue
+    from cancellations.selectors.dashboard import attention_queue
 
     c = cancellation_create(_orders(account, 1)[0].lines.get(), status="needs_attention",
                             error_message="The order read back cannot tell whether the cancel applied")

@@ -10,8 +10,8 @@ import pytest
 
 from cancellations.models import Cancellation, MarketplaceCall, MarketplaceReason, Order
 from cancellations.sandbox import walmart as walmart_sandbox
+from cancellations.selectors.reasons import ReasonBook
 from cancellations.services import CancellationRequestError, LineRequest, cancellation_request
-from cancellations.services.reasons import ReasonBook
 from tests.integration.conftest import cancel_calls_received, lines_of, sandbox_account
 
 pytestmark = pytest.mark.django_db(transaction=True)

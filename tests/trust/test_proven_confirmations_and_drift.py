@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from cancellations.dashboard import account_cancellation_rate
 from cancellations.marketplaces.base import (
     ExternalCancellation,
     MarketplaceOrderLine,
@@ -18,6 +17,7 @@ from cancellations.models import Cancellation, MarketplaceCall, Order
 from cancellations.sandbox import mirakl as mirakl_sandbox
 from cancellations.sandbox import walmart as walmart_sandbox
 from cancellations.sandbox.models import SandboxCancel
+from cancellations.selectors.dashboard import account_cancellation_rate
 from cancellations.services import LineRequest, cancellation_request, cancellations_sweep, orders_sync
 from cancellations.services.cancellation_verify import UNDECIDABLE, _judge
 from tests.integration.conftest import fault_add, lines_of, sandbox_account, walmart_credentials

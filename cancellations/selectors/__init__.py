@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Cancellation, MarketplaceAccount, Order
-from .services.reasons import ReasonBook
+from ..models import Cancellation, MarketplaceAccount, Order
+from .reasons import ReasonBook
 
 
 def reason_choices(account: MarketplaceAccount) -> list[tuple[str, str]]:

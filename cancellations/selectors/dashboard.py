@@ -16,8 +16,8 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .marketplaces.registry import spec_for
-from .models import (
+from ..marketplaces.registry import spec_for
+from ..models import (
     IN_FLIGHT_STATUSES,
     Cancellation,
     CancellationStatus,
