@@ -38,6 +38,7 @@ def test_the_scanned_places_exist():
     files = _files()
     assert any(f.name == "models.py" for f in files) and any(f.suffix == ".html" for f in files)
     assert len(files) > 20
+    assert ROOT / "cancellations/selectors/dashboard.py" in files and not (ROOT / "cancellations/dashboard.py").exists()
 
 
 def test_no_marketplace_is_named_outside_its_package():
