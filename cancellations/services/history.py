@@ -12,19 +12,17 @@ from .events import cancellations_moved
 from .rows import rows_save
 
 S = CancellationStatus
-#: An ambiguous outcome a person must settle; never resent automatically.
-NEEDS_ATTENTION = getattr(CancellationStatus, "NEEDS_ATTENTION", "needs_attention")
 
 #: The cancellation pipeline: each status and the statuses it may move to. A new cancellation starts
 #: ``pending`` (``cancellation_request``); ``confirmed`` is final; ``failed`` and ``rejected`` move again only
 #: when a person retries or verifies. Any other move raises ``StatusMoveError``.
 STATUS_MOVES: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.SENDING}),
-    S.SENDING: frozenset({S.CONFIRMED, S.REJECTED, S.FAILED, S.RETRY_SCHEDULED, S.VERIFYING, NEEDS_ATTENTION}),
-    S.RETRY_SCHEDULED: frozenset({S.PENDING, S.VERIFYING, NEEDS_ATTENTION}),
+    S.SENDING: frozenset({S.CONFIRMED, S.REJECTED, S.FAILED, S.RETRY_SCHEDULED, S.VERIFYING, S.NEEDS_ATTENTION}),
+    S.RETRY_SCHEDULED: frozenset({S.PENDING, S.VERIFYING, S.NEEDS_ATTENTION}),
     # Read back: confirmed, not applied (retry or give up), still unknown (verify again later).
-    S.VERIFYING: frozenset({S.CONFIRMED, S.RETRY_SCHEDULED, S.FAILED, S.VERIFYING, NEEDS_ATTENTION}),
-    NEEDS_ATTENTION: frozenset({S.CONFIRMED, S.REJECTED, S.FAILED, S.PENDING}),
+    S.VERIFYING: frozenset({S.CONFIRMED, S.RETRY_SCHEDULED, S.FAILED, S.VERIFYING, S.NEEDS_ATTENTION}),
+    S.NEEDS_ATTENTION: frozenset({S.CONFIRMED, S.REJECTED, S.FAILED, S.PENDING}),
     S.CONFIRMED: frozenset(),
     S.REJECTED: frozenset({S.PENDING, S.VERIFYING}),  # retried by a person
     S.FAILED: frozenset({S.PENDING, S.VERIFYING}),  # retried, or read back first when its outcome was never settled
@@ -64,4 +62,3 @@ def cancellations_transition(
     rows_save(Cancellation, cancellations, ["status", "updated_at", *fields])
     CancellationEvent.objects.bulk_create(events)
     cancellations_moved(cancellations, to_status)  # integration events, in the caller's transaction
-

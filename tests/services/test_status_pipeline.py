@@ -9,8 +9,10 @@ import pytest
 
 from cancellations.models import Cancellation, CancellationEvent, CancellationStatus, Source
 from cancellations.services.errors import CancellationStateError, StatusMoveError
-from cancellations.services.history import NEEDS_ATTENTION, STATUS_MOVES, cancellations_transition
+from cancellations.services.history import STATUS_MOVES, cancellations_transition
 from tests.factories import account_create, order_create
+
+NEEDS_ATTENTION = CancellationStatus.NEEDS_ATTENTION
 
 SERVICES = Path(__file__).resolve().parents[2] / "cancellations" / "services"
 
