@@ -18,6 +18,11 @@ from ..marketplaces.base import AccountError, MarketplaceBackend, MarketplaceErr
 from ..models import Cancellation, MarketplaceAccount, OrderLine
 
 
+def line_references(line: OrderLine) -> list[str]:
+    """Ids of the marketplace cancellations the line lists now (a cancellation's ``baseline_references``)."""
+    return [str(e.get("id")) for e in line.marketplace_cancellations if e.get("id")]
+
+
 def baselines_refresh(*, account: MarketplaceAccount, members: Sequence[Cancellation],
                       backend: MarketplaceBackend) -> int:
     """Read stale orders of ``members`` again and set each member's baseline; the number of reads made.
@@ -44,6 +49,6 @@ def baselines_refresh(*, account: MarketplaceAccount, members: Sequence[Cancella
             c.line = fresh[c.line_id]
     for c in members:
         c.baseline_cancelled_quantity = c.line.cancelled_quantity
-        c.baseline_references = [str(e.get("id")) for e in c.line.marketplace_cancellations if e.get("id")]
+        c.baseline_references = line_references(c.line)
     Cancellation.objects.bulk_update(members, ["baseline_cancelled_quantity", "baseline_references"])
     return len(stale)

@@ -19,7 +19,7 @@ from ..marketplaces.registry import get_backend
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceAccount, MarketplaceCall
 from ..pacing import SendPermit, account_limits, send_permit
 from .account_connection import account_next_step
-from .baseline import baselines_refresh
+from .baseline import baselines_refresh, line_references
 from .call_planning import calls_plan, line_cancel_from
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
@@ -58,7 +58,7 @@ def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
         cancellations_transition(
             members, CancellationStatus.SENDING, message=f"Sending in call {call.pk}",
             attempts=lambda c: c.attempts + 1, baseline_cancelled_quantity=lambda c: c.line.cancelled_quantity,
-            baseline_references=lambda c: [str(e.get("id")) for e in c.line.marketplace_cancellations if e.get("id")],
+            baseline_references=lambda c: line_references(c.line),
             next_attempt_at=None,
         )
         return (call, members) if members else None
