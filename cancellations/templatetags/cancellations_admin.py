@@ -76,13 +76,6 @@ def status_colour(status: str) -> str:
     return STATUS_COLOURS.get(status, "#6c757d")
 
 
-@register.filter
-def rate_scale(rate: Decimal, threshold: Decimal) -> str:
-    """Width of a rate bar on a scale that runs to twice the threshold (capped at 100%)."""
-    top = (threshold or Decimal("0.05")) * 2
-    return f"{min(Decimal(100) * Decimal(rate) / top, Decimal(100)):.1f}%"
-
-
 @register.simple_tag
 def rate_chart(trend: RateTrend | None, width: int = 420, height: int = 72) -> str:
     """The rolling 30-day rate over 90 days as an inline SVG line, with the threshold as a dashed line."""

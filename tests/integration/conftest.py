@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from cancellations.marketplaces.registry import spec_for
 from cancellations.models import MarketplaceAccount, Order
@@ -65,3 +72,27 @@ def cancel_calls_received(account: MarketplaceAccount) -> int:
 
 def lines_of(account: MarketplaceAccount, order_id: str):
     return list(Order.objects.get(account=account, external_id=order_id).lines.order_by("external_id"))
+
+
+@contextlib.contextmanager
+def celery_worker_run(*, broker_url: str, queues: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` (thread pool, as the Procfile runs it) on the test database and ``queues``;
+    terminated afterwards, its output's tail printed for a failing test's report."""
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "threads", "--concurrency", "4",
+         "--queues", ",".join(queues), "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        cwd=Path(__file__).resolve().parents[2], text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": broker_url, **env},
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+        print(output[-4000:])

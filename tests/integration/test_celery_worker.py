@@ -4,51 +4,38 @@ cancellations end to end."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from backoffice.celery import app as celery_app
 from cancellations.models import Cancellation, OrderLine
 from cancellations.sandbox import walmart as walmart_sandbox
 from cancellations.services import LineRequest, cancellation_request
-from tests.integration.conftest import cancel_calls_received, lines_of, sandbox_account, walmart_credentials
+from tests.integration.conftest import (
+    cancel_calls_received,
+    celery_worker_run,
+    lines_of,
+    sandbox_account,
+    walmart_credentials,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def worker(postgres_only, redis_broker_url, live_server):
     """Start `celery worker` on the test database; stop it afterwards."""
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     queue = f"test-{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_broker_url,
-           "CELERY_TASK_DEFAULT_QUEUE": queue}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "threads", "--concurrency", "4",
-         "--queues", queue, "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
     before = celery_app.conf.task_always_eager, celery_app.conf.task_default_queue
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_default_queue = queue
-    try:
-        yield proc
-    finally:
-        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = before
-        proc.terminate()
+    with celery_worker_run(broker_url=redis_broker_url, queues=[queue],
+                           env={"CELERY_TASK_DEFAULT_QUEUE": queue}) as proc:
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.task_default_queue = queue
         try:
-            output, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-        print(output[-4000:])
+            yield proc
+        finally:
+            celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = before
 
 
 def test_worker_processes_a_cancellation_end_to_end(worker, mirakl_live):

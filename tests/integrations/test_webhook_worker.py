@@ -4,52 +4,33 @@ receiver from a task on the webhooks queue, signed."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from backoffice.celery import app as celery_app
 from cancellations.models import WebhookDelivery
 from cancellations.services import LineRequest, cancellation_request
 from cancellations.services.webhooks import webhook_endpoint_create
 from cancellations.webhook_signature import signature_verify
-from tests.integration.conftest import lines_of
+from tests.integration.conftest import celery_worker_run, lines_of
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def worker_on_both_queues(postgres_only, redis_broker_url, live_server):
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     queue, hooks = f"test-{os.getpid()}", f"hooks-{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_broker_url,
-           "CELERY_TASK_DEFAULT_QUEUE": queue, "WEBHOOK_QUEUE": hooks}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "threads", "--concurrency", "4",
-         "--queues", f"{queue},{hooks}", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
     conf = celery_app.conf
     before = conf.task_always_eager, conf.task_default_queue, conf.task_routes
-    conf.task_always_eager, conf.task_default_queue = False, queue
-    conf.task_routes = {name: {"queue": hooks} for name in conf.task_routes}
-    try:
-        yield proc
-    finally:
-        conf.task_always_eager, conf.task_default_queue, conf.task_routes = before
-        proc.terminate()
+    with celery_worker_run(broker_url=redis_broker_url, queues=[queue, hooks],
+                           env={"CELERY_TASK_DEFAULT_QUEUE": queue, "WEBHOOK_QUEUE": hooks}) as proc:
+        conf.task_always_eager, conf.task_default_queue = False, queue
+        conf.task_routes = {name: {"queue": hooks} for name in conf.task_routes}
         try:
-            output, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-        print(output[-4000:])
+            yield proc
+        finally:
+            conf.task_always_eager, conf.task_default_queue, conf.task_routes = before
 
 
 def test_the_worker_delivers_the_confirmed_event(worker_on_both_queues, mirakl_live, receiver):
