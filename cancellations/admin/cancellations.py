@@ -28,7 +28,7 @@ from ..selectors.dashboard import needs_attention_q
 from ..services import CancellationStateError, cancellation_retry, cancellation_verify_request
 from .display import admin_link, body, changelist_link, http_badge, pre, shorten, status_badge
 from .integrations import InventoryExportAdminMixin
-from .orders import ReadOnlyMixin, RequestCancellationPermissionMixin
+from .orders import AccountColumnsMixin, ReadOnlyMixin, RequestCancellationPermissionMixin
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -81,7 +81,7 @@ def reason_text(c: Cancellation) -> str:
 
 
 @admin.register(Cancellation)
-class CancellationAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
+class CancellationAdmin(AccountColumnsMixin, RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["status_badge", "order_link", "line_link", "quantity", "reason_short", "error_short",
                     "account_name", "updated"]
     list_display_links = ["status_badge"]
@@ -152,14 +152,6 @@ class CancellationAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin
     def updated(self, obj: Cancellation) -> str:
         return format_html('<span style="white-space:nowrap">{}</span>',
                            date_format(localtime(obj.updated_at), "Y-m-d H:i"))
-
-    @admin.display(description="Account", ordering="account__name")
-    def account_name(self, obj: Cancellation) -> str:
-        return obj.account.name
-
-    @admin.display(description="Account")
-    def account_link(self, obj: Cancellation) -> str:
-        return admin_link(obj.account)
 
     @admin.display(description="Reason", ordering="reason_code")
     def reason_short(self, obj: Cancellation) -> str:
@@ -253,7 +245,7 @@ VIEW_CALL_BODIES = "cancellations.view_call_bodies"
 
 
 @admin.register(MarketplaceCall)
-class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MarketplaceCallAdmin(AccountColumnsMixin, ReadOnlyMixin, admin.ModelAdmin):
     """Every exchange with a marketplace. Secrets were masked when the exchange was recorded."""
 
     list_display = ["id", "created_at", "account_name", "operation", "method", "answer", "duration",
@@ -286,14 +278,6 @@ class MarketplaceCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("account").annotate(cancellation_total=Count(
             "cancellations"))
-
-    @admin.display(description="Account", ordering="account__name")
-    def account_name(self, obj: MarketplaceCall) -> str:
-        return obj.account.name
-
-    @admin.display(description="Account")
-    def account_link(self, obj: MarketplaceCall) -> str:
-        return admin_link(obj.account)
 
     @admin.display(description="Answer", ordering="status_code")
     def answer(self, obj: MarketplaceCall) -> str:

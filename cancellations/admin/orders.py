@@ -35,6 +35,18 @@ class ReadOnlyMixin:
         return False
 
 
+class AccountColumnsMixin:
+    """The account columns of an admin whose model has an ``account``: its name (sortable) and a link to it."""
+
+    @admin.display(description="Account", ordering="account__name")
+    def account_name(self, obj) -> str:
+        return obj.account.name
+
+    @admin.display(description="Account")
+    def account_link(self, obj) -> str:
+        return admin_link(obj.account)
+
+
 class OrderLineInline(ReadOnlyMixin, admin.TabularInline):
     model = OrderLine
     fields = ["line_link", "sku", "title", "quantity", "cancelled_quantity", "in_flight", "cancellable", "price",
@@ -75,7 +87,7 @@ def _cancellations_timeline(cancellations) -> str:
 
 
 @admin.register(Order)
-class OrderAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
+class OrderAdmin(AccountColumnsMixin, RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["external_id", "account_name", "status", "line_count", "cancellation_count", "ordered_at",
                     "synced_at"]
     list_filter = ["account__marketplace", "account", "status"]
@@ -103,14 +115,6 @@ class OrderAdmin(RequestCancellationPermissionMixin, ReadOnlyMixin, admin.ModelA
         if order is not None and self.has_request_cancellation_permission(request):
             extra["cancel_lines_url"] = cancel_confirm_url(order.lines.values_list("pk", flat=True))
         return super().change_view(request, object_id, form_url, extra)
-
-    @admin.display(description="Account", ordering="account__name")
-    def account_name(self, obj: Order) -> str:
-        return obj.account.name
-
-    @admin.display(description="Account")
-    def account_link(self, obj: Order) -> str:
-        return admin_link(obj.account)
 
     @admin.display(description="Lines", ordering="line_total")
     def line_count(self, obj: Order) -> int:

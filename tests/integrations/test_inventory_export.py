@@ -109,8 +109,15 @@ def test_the_command_prints_and_marks_exactly_what_it_printed(adjustments, capsy
     assert [r["sku"] for r in rows] == ["SKU-A", "SKU-B"]
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError, match="--account"):
+    with pytest.raises(CommandError, match=r"no account named 'nope'; accounts: .*'Walmart CA'") as info:
         call_command("export_inventory_adjustments", "--account", "nope")
+    assert info.value.returncode == 2
+
+
+def test_the_command_matches_account_names_in_any_case(adjustments, capsys):
+    call_command("export_inventory_adjustments", "--format", "json", "--account", "walmart ca")
+    assert sorted(a["id"] for a in json.loads(capsys.readouterr().out)) == sorted(
+        [adjustments[0].pk, adjustments[3].pk])
 
 
 def test_pending_sku_totals(adjustments):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from cancellations.api.serializers import InventoryAdjustmentSerializer
-from cancellations.models import MarketplaceAccount
+from cancellations.management.cli import account_by_name
 from cancellations.services.inventory_export import (
     EXPORT_STATUSES,
     inventory_adjustments_export_list,
@@ -27,9 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--mark-exported", action="store_true", help="Mark the printed adjustments exported.")
 
     def handle(self, *args, **opts) -> None:
-        account = opts["account"] or ""
-        if account and not MarketplaceAccount.objects.filter(name=account).exists():
-            raise CommandError(f"--account: no account named {account!r}.")
+        account = account_by_name(opts["account"]).name if opts["account"] else ""
         rows = list(inventory_adjustments_export_list(status=opts["status"], account=account))
         if opts["format"] == "csv":
             self.stdout.write(inventory_csv(rows), ending="")
