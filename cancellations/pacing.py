@@ -3,8 +3,11 @@
 Per account: at most ``cap`` sends at once (default ``MARKETPLACE_MAX_CONCURRENT_SENDS``, 16), reached by a slow
 start (2 at first, one more per answered send), and an optional rate (sends per second, spaced evenly). A 429
 pauses the whole account until its ``Retry-After``; then the pace restarts at a fraction of what was going
-through (and half the sends in flight) and ramps back up with each answered send. Neither marketplace
-publishes numbers for cancel calls, so the defaults set no rate; an account's own figures override them.
+through (and half the sends in flight) and ramps back up with each answered send. One burst lowers the pace
+once: the 429s of sends that left before the pace was lowered (other workers' sends already on the wire)
+extend the pause but lower nothing again, so more workers never mean a slower pace or more 429s after it.
+Neither marketplace publishes numbers for cancel calls, so the defaults set no rate; an account's own figures
+override them.
 
 The state lives where every worker sees it: Redis with a broker (one key per account, updated in a WATCH/MULTI
 transaction, expiring when idle), process memory in the embedded default (one process sends). Because every
@@ -30,7 +33,7 @@ T = TypeVar("T")
 #: A send holds its slot at most this long (a worker that died mid-send frees it then).
 LEASE_SECONDS = 120.0
 #: After a 429 the pace restarts at this fraction of the rate that was going through...
-THROTTLE_BACKOFF = 0.8
+THROTTLE_BACKOFF = 0.9
 #: ...and grows by this fraction with every answered send, until no limit is left.
 RAMP_PER_SEND = 0.005
 MIN_RATE = 0.2
@@ -42,8 +45,14 @@ START_WINDOW = 2.0
 WINDOW_CEILING = 10_000.0
 #: Under a rate, how far behind schedule sends may catch up (a burst of at most rate x this).
 CATCH_UP_SECONDS = 0.5
-#: Recent send starts kept to estimate the rate that was going through when a 429 came.
+#: Recent send starts kept to estimate the rate that was going through when a 429 came (a refused send's start
+#: is taken out: it did not go through)...
 RECENT_STARTS = 50
+#: ...over the last RECENT_SECONDS; a marketplace's limit lets a burst through (typically RATE_HORIZON seconds'
+#: worth), so a burst from idle says how much a second allows, not how fast it may go (``_rate_lowered``).
+RECENT_SECONDS = 2.0
+RATE_HORIZON = 1.0
+BURST_MARGIN = 0.95
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class PaceState:
     recent: list[float] = field(default_factory=list)  # the last send starts
     throttled: int = 0  # 429s received
     window: float = START_WINDOW  # sends in flight allowed now: starts small, +1 per answer, halved by a 429
+    lowered_at: float = 0.0  # when a 429 last lowered the pace: older sends' 429s do not lower it again
+    lowered_from: float | None = None  # the learnt pace before that lowering (None: there was none)
 
     def rate(self, limits: Limits) -> float | None:
         rates = [r for r in (limits.rate, self.adaptive_rate) if r]
@@ -107,16 +118,26 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
             retry_after: float | None = None) -> None:
     """Free the slot; a 429 pauses the account and lowers the pace, an answer ramps it back up."""
     in_flight = len(state.slots)
-    state.slots.pop(token, None)
+    expiry = state.slots.pop(token, None)
     if throttled:
+        started = expiry - LEASE_SECONDS if expiry is not None else now
+        for t in state.recent:
+            if abs(t - started) < 1e-6:  # (the lease expiry less the lease: the start, give or take rounding)
+                state.recent.remove(t)  # refused: it did not go through
+                break
         state.throttled += 1
-        state.window = max(1.0, in_flight / 2)
         state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
-        going = _recent_rate(state.recent, now)
-        known = [r for r in (state.adaptive_rate, going) if r]
-        if known:  # too few recent sends to tell a rate: the pause alone
-            state.adaptive_rate = max(MIN_RATE, min(known) * THROTTLE_BACKOFF)
         state.next_at = max(state.next_at, state.paused_until)
+        if started < state.lowered_at:
+            # Sent before this burst's first 429 lowered the pace: the same burst, not a new one. It only tells
+            # that less went through then than was counted: the same lowering, counted again without it.
+            lowered = _rate_lowered(state.recent, state.lowered_at, state.lowered_from)
+            if lowered and state.adaptive_rate:
+                state.adaptive_rate = min(state.adaptive_rate, lowered)
+            return
+        state.lowered_at, state.lowered_from = now, state.adaptive_rate
+        state.window = max(1.0, in_flight / 2)
+        state.adaptive_rate = _rate_lowered(state.recent, now, state.adaptive_rate) or state.adaptive_rate
         return
     state.window = min(state.window + 1, WINDOW_CEILING)
     if state.adaptive_rate:
@@ -125,12 +146,22 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
             state.adaptive_rate = None
 
 
-def _recent_rate(starts: list[float], now: float, window: float = 2.0) -> float | None:
-    """Sends per second started over the last ``window`` seconds (None when too few to tell)."""
-    last = [t for t in starts if now - window <= t <= now]
+def _rate_lowered(starts: list[float], now: float, paced: float | None) -> float | None:
+    """The pace after a 429 at ``now``, from the sends that went through over the last RECENT_SECONDS and the
+    learnt pace they went at (``paced``). None when too few sends tell nothing: then the pause alone.
+
+    Paced sends: a fraction (THROTTLE_BACKOFF) of the pace and of what went through. Unpaced sends (nothing
+    learnt yet) are a burst the marketplace let through: its limit allows about RATE_HORIZON seconds' worth at
+    once plus its rate meanwhile, so n sends started over s seconds, then a refusal, tell about
+    (n + 1/2) / (s + RATE_HORIZON) a second, kept with a small margin."""
+    last = [t for t in starts if now - RECENT_SECONDS <= t <= now]
     if len(last) < 2:
-        return None
-    return len(last) / window
+        return max(MIN_RATE, paced * THROTTLE_BACKOFF) if paced else None
+    span = max(last) - min(last)
+    if not paced:
+        return max(MIN_RATE, (len(last) + 0.5) / (span + RATE_HORIZON) * BURST_MARGIN)
+    going = (len(last) - 1) / max(span, RATE_HORIZON)
+    return max(MIN_RATE, min(paced, going) * THROTTLE_BACKOFF)
 
 
 # ------------------------------------------------------------------------------------------- stores
