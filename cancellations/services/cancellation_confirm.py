@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from .. import pricing
@@ -53,8 +54,9 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
         confirmed_at=timezone.now(), marketplace_reference=lambda c: c.marketplace_reference, error_code="",
         error_message="", next_attempt_at=None,
     )
+    prefetch_related_objects([c for c, _ in pairs], "account")
     adjustments = InventoryAdjustment.objects.bulk_create(
-        InventoryAdjustment(account_id=c.account_id, cancellation=c, sku=lines[c.line_id].sku, quantity=c.quantity,
+        InventoryAdjustment(account=c.account, cancellation=c, sku=lines[c.line_id].sku, quantity=c.quantity,
                             restock=c.restock)
         for c, _ in pairs
     )

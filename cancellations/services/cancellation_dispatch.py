@@ -26,42 +26,41 @@ from .cancellation_confirm import cancellations_confirm
 from .enqueue import call_dispatch_later
 from .events import account_error_record
 from .history import cancellations_transition
-from .locking import skip_locked
 from .scheduling import retries_schedule, verifications_schedule
 
 log = logging.getLogger(__name__)
 
 
 def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
-    """Lock the call, move it and its pending cancellations to ``sending``. None if someone else has it."""
+    """Move the call and its pending cancellations to ``sending``. None if someone else has it.
+
+    The claim is one conditional UPDATE (``queued`` → ``sending``): of two dispatchers, the second waits for the
+    first's short transaction and then finds nothing to update.
+    """
+    now = timezone.now()
     with transaction.atomic():
-        call = (
-            # of=("self",): lock the call row only. Locking the joined account row as well would make a
-            # second dispatcher skip every other call of that account while this claim is open.
-            MarketplaceCall.objects.select_for_update(of=("self",), **skip_locked())
-            .select_related("account")
-            .filter(pk=call_id, state=CallState.QUEUED)
-            .first()
-        )
-        if call is None:
+        if not MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED).update(
+                state=CallState.SENDING, claimed_at=now):
             return None
         members = list(
-            call.cancellations.select_related("line__order__account")
-            .filter(status=CancellationStatus.PENDING)
+            Cancellation.objects.select_related("account", "line__order")
+            .filter(calls=call_id, status=CancellationStatus.PENDING)
             .order_by("pk")
         )
-        now = timezone.now()
-        call.state, call.claimed_at = CallState.SENDING, now
         if not members:
-            call.state, call.completed_at, call.error = CallState.ERROR, now, "Nothing left to send."
-        call.save(update_fields=["state", "claimed_at", "completed_at", "error"])
+            MarketplaceCall.objects.filter(pk=call_id).update(state=CallState.ERROR, completed_at=now,
+                                                              error="Nothing left to send.")
+            return None
+        for c in members:  # one account object for all (the call's), as the line's order's too
+            c.account = c.line.order.account = members[0].account
         cancellations_transition(
-            members, CancellationStatus.SENDING, message=f"Sending in call {call.pk}",
+            members, CancellationStatus.SENDING, message=f"Sending in call {call_id}",
             attempts=lambda c: c.attempts + 1, baseline_cancelled_quantity=lambda c: c.line.cancelled_quantity,
             baseline_references=lambda c: line_references(c.line),
             next_attempt_at=None,
         )
-        return (call, members) if members else None
+    call = MarketplaceCall(pk=call_id, account=members[0].account, state=CallState.SENDING, claimed_at=now)
+    return call, members
 
 
 def _send_permit(call_id: int) -> SendPermit | float | None:
