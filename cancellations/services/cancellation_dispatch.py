@@ -31,7 +31,7 @@ from .scheduling import retries_schedule, verifications_schedule
 log = logging.getLogger(__name__)
 
 
-def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
+def _claim(call_id: int, account: MarketplaceAccount) -> tuple[MarketplaceCall, list[Cancellation]] | None:
     """Move the call and its pending cancellations to ``sending``. None if someone else has it.
 
     The claim is one conditional UPDATE (``queued`` → ``sending``): of two dispatchers, the second waits for the
@@ -42,35 +42,28 @@ def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
         if not MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED).update(
                 state=CallState.SENDING, claimed_at=now):
             return None
-        members = list(
-            Cancellation.objects.select_related("account", "line__order")
-            .filter(calls=call_id, status=CancellationStatus.PENDING)
-            .order_by("pk")
-        )
+        members = list(Cancellation.objects.select_related("line__order")
+                       .filter(calls=call_id, status=CancellationStatus.PENDING).order_by("pk"))
         if not members:
             MarketplaceCall.objects.filter(pk=call_id).update(state=CallState.ERROR, completed_at=now,
                                                               error="Nothing left to send.")
             return None
-        for c in members:  # one account object for all (the call's), as the line's order's too
-            c.account = c.line.order.account = members[0].account
+        for c in members:  # the call's account, loaded once (not joined, and its credentials decrypted, per row)
+            c.account = c.line.order.account = account
         cancellations_transition(
             members, CancellationStatus.SENDING, message=f"Sending in call {call_id}",
             attempts=lambda c: c.attempts + 1, baseline_cancelled_quantity=lambda c: c.line.cancelled_quantity,
             baseline_references=lambda c: line_references(c.line),
             next_attempt_at=None,
         )
-    call = MarketplaceCall(pk=call_id, account=members[0].account, state=CallState.SENDING, claimed_at=now)
+    call = MarketplaceCall(pk=call_id, account=account, state=CallState.SENDING, claimed_at=now)
     return call, members
 
 
-def _send_permit(call_id: int) -> SendPermit | float | None:
-    """The account's pace for this call (None: the call is no longer queued)."""
-    row = (MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED)
-           .values_list("account_id", "account__max_concurrent_sends", "account__rate_limit_per_second").first())
-    if row is None:
-        return None
-    account_id, cap, rate = row
-    return send_permit(account_id, account_limits(cap=cap, rate=rate))
+def _send_permit(account: MarketplaceAccount) -> SendPermit | float:
+    """The account's pace for a call: a permit, or the seconds after which to ask again."""
+    return send_permit(account.pk, account_limits(cap=account.max_concurrent_sends,
+                                                  rate=account.rate_limit_per_second))
 
 
 def call_dispatch(*, call_id: int) -> str:
@@ -79,14 +72,15 @@ def call_dispatch(*, call_id: int) -> str:
     The account's pace comes first (``pacing``): a call that would wait long stays queued, unclaimed, and is
     dispatched again when its turn comes.
     """
-    permit = _send_permit(call_id)
-    if permit is None:
+    account = MarketplaceAccount.objects.filter(calls=call_id, calls__state=CallState.QUEUED).first()
+    if account is None:  # the call is no longer queued
         return "skipped"
+    permit = _send_permit(account)
     if not isinstance(permit, SendPermit):
         call_dispatch_later(call_id, permit)
         return "deferred"
     try:
-        claimed = _claim(call_id)
+        claimed = _claim(call_id, account)
     except BaseException:
         permit.release()
         raise
@@ -94,7 +88,6 @@ def call_dispatch(*, call_id: int) -> str:
         permit.release()
         return "skipped"
     call, members = claimed
-    account = call.account
     recorder = CallRecorder(account=account, cancellations=members, claimed_call=call)
     try:
         result = _cancel_send(permit, account, recorder, members)

@@ -23,6 +23,7 @@ from ..models import (
 )
 from . import alerts
 from .enqueue import deliveries_enqueue_on_commit
+from .rows import relations_load
 
 REQUESTED = "cancellation.requested"
 #: A cancellation moving to one of these statuses records this event.
@@ -69,8 +70,9 @@ def _cancellations_as_api(cancellations: Sequence[Cancellation]) -> list[dict]:
     rows = sorted(cancellations, key=lambda c: c.pk)
     for c in rows:
         getattr(c, "_prefetched_objects_cache", {}).pop("calls", None)
-    prefetch_related_objects(rows, "account", "line__order", "requested_by",
-                             Prefetch("calls", queryset=MarketplaceCall.objects.order_by("created_at", "id")))
+    for path in ("account", "line", "line__order", "requested_by"):
+        relations_load(rows, path)
+    prefetch_related_objects(rows, Prefetch("calls", queryset=MarketplaceCall.objects.order_by("created_at", "id")))
     return as_api(CancellationSerializer, rows)
 
 
@@ -79,7 +81,7 @@ def cancellations_moved(cancellations: Sequence[Cancellation], to_status: str) -
     event_type = STATUS_EVENT_TYPES.get(to_status)
     if not cancellations or event_type is None:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         objects = _cancellations_as_api(cancellations)
         events_record(event_type, objects)
         alerts.cancellations_notice(objects, to_status)
@@ -89,7 +91,7 @@ def cancellations_created(cancellations: Sequence[Cancellation]) -> None:
     """Hook of cancellation creation: ``cancellation.requested`` or the event its source calls for."""
     if not cancellations:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         by_type: dict[str, list[dict]] = {}
         for data in _cancellations_as_api(cancellations):
             by_type.setdefault(SOURCE_EVENT_TYPES.get(data["source"], REQUESTED), []).append(data)
@@ -104,7 +106,7 @@ def inventory_adjustments_created(adjustments: Sequence[InventoryAdjustment]) ->
 
     if not adjustments:
         return
-    prefetch_related_objects(adjustments, "account")
+    relations_load(adjustments, "account")
     events_record(INVENTORY_ADJUSTMENT_CREATED, as_api(InventoryAdjustmentSerializer, adjustments))
 
 
