@@ -146,6 +146,14 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
             state.adaptive_rate = None
 
 
+def pause(state: PaceState, now: float, *, retry_after: float | None) -> None:
+    """A 429 on a call that is not a send (a read-back, a sync): the account's sends wait for its Retry-After
+    too. Nothing is learnt about the sends' pace from it."""
+    state.throttled += 1
+    state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
+    state.next_at = max(state.next_at, state.paused_until)
+
+
 def _rate_lowered(starts: list[float], now: float, paced: float | None) -> float | None:
     """The pace after a 429 at ``now``, from the sends that went through over the last RECENT_SECONDS and the
     learnt pace they went at (``paced``). None when too few sends tell nothing: then the pause alone.
@@ -284,6 +292,16 @@ def send_permit(account_id: int, limits: Limits, *, max_wait: float = 1.0) -> Se
         if grant.wait >= left:
             return grant.wait
         time.sleep(grant.wait)
+
+
+def account_throttled(account_id: int, *, retry_after: float | None) -> None:
+    """A call of the account other than a send (a read-back, a sync) got a 429: pause the account's sends."""
+    pace_store().update(account_id, lambda s: pause(s, time.time(), retry_after=retry_after))
+
+
+def account_paused_for(account_id: int) -> float:
+    """Seconds the account's calls still wait after a 429 (0: not paused)."""
+    return max(pace_store().read(account_id).paused_until - time.time(), 0.0)
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,14 @@ def test_workers_sharing_a_store_never_exceed_the_cap_together(store, monkeypatc
     view = pacing.account_pace(7, limits)
     assert view.sending == 2 and view.paused_until is not None and view.throttled == 1
     assert pacing.send_permit(7, limits, max_wait=0) == pytest.approx(30, abs=1)
+
+
+def test_a_429_outside_a_send_pauses_the_account_and_learns_nothing():
+    state = PaceState(adaptive_rate=3.0, paused_until=105.0)
+    pacing.pause(state, 100.0, retry_after=2)  # a read-back's 429 never shortens a pause
+    assert state.paused_until == 105.0 and state.throttled == 1
+    pacing.pause(state, 104.0, retry_after=None)
+    assert state.paused_until == 105.0 and state.next_at == 105.0
+    pacing.pause(state, 104.5, retry_after=3)
+    assert state.paused_until == 107.5 and state.adaptive_rate == 3.0 and state.throttled == 3
+    assert acquire(state, Limits(cap=16), 106.0, max_wait=1) == pacing.Grant(None, 1.5)
