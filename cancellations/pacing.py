@@ -196,28 +196,52 @@ class LocalStore:
             self._states.clear()
 
 
+#: Compare and set, in one round trip: write ARGV[2] if the key still holds ARGV[1] (empty: no key), answering
+#: nil; else write nothing and answer what the key holds now.
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then
+  return current
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return false
+"""
+
+
 class RedisStore:
-    """Pace states in Redis, shared by every worker process and machine."""
+    """Pace states in Redis, shared by every worker process and machine.
+
+    An update is one round trip when nobody else wrote the state since this process last saw it: the change is
+    computed from that last seen value and written by a compare-and-set script, which answers the state as it is
+    when someone else wrote meanwhile (then the change is computed again from it, as a WATCH/MULTI transaction
+    would). Another process's WATCH/MULTI on the same key sees these writes too."""
 
     def __init__(self, url: str) -> None:
         import redis
 
         self.redis = redis.Redis.from_url(url)
+        self._compare_and_set = self.redis.register_script(_COMPARE_AND_SET)
+        self._seen: dict[str, bytes] = {}  # key -> the value this process last read or wrote (a guess)
+        self._locks: dict[str, threading.Lock] = {}  # this process's threads update a key one at a time
 
     def _key(self, account_id: int) -> str:
         return f"backoffice:pace:{account_id}"
 
     def update(self, account_id: int, change: Callable[[PaceState], T]) -> T:
         key = self._key(account_id)
-
-        def transaction(pipe: Any) -> T:
-            state = _state_load(pipe.get(key))
-            result = change(state)
-            pipe.multi()
-            pipe.set(key, json.dumps(state.__dict__), ex=int(LEASE_SECONDS * 30))
-            return result
-
-        return self.redis.transaction(transaction, key, value_from_callable=True)
+        with self._locks.setdefault(key, threading.Lock()):
+            raw = self._seen.get(key)
+            if raw is None:
+                raw = self.redis.get(key) or b""
+            while True:
+                state = _state_load(raw)
+                result = change(state)
+                new = json.dumps(state.__dict__).encode()
+                current = self._compare_and_set(keys=[key], args=[raw, new, int(LEASE_SECONDS * 30)])
+                if current is None:
+                    self._seen[key] = new
+                    return result
+                raw = current  # another process wrote first: compute the change again from its state
 
     def read(self, account_id: int) -> PaceState:
         return _state_load(self.redis.get(self._key(account_id)))
@@ -225,6 +249,7 @@ class RedisStore:
     def clear(self) -> None:
         for key in self.redis.scan_iter(self._key("*")):  # type: ignore[arg-type]
             self.redis.delete(key)
+        self._seen.clear()
 
 
 def _state_load(raw: bytes | None) -> PaceState:

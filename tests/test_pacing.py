@@ -178,3 +178,25 @@ def test_a_429_outside_a_send_pauses_the_account_and_learns_nothing():
     pacing.pause(state, 104.5, retry_after=3)
     assert state.paused_until == 107.5 and state.adaptive_rate == 3.0 and state.throttled == 3
     assert acquire(state, Limits(cap=16), 106.0, max_wait=1) == pacing.Grant(None, 1.5)
+
+
+def test_updates_from_two_processes_both_count_and_an_expired_state_starts_afresh(store, monkeypatch):
+    """Each Redis store computes a change from the value it last saw; a write by someone else since is seen."""
+    other = store
+    if isinstance(store, pacing.RedisStore):
+        import os
+
+        other = pacing.RedisStore(os.environ["CELERY_BROKER_URL"])  # another worker process
+        monkeypatch.setattr(other, "_key", store._key)
+
+    def count(state):
+        state.throttled += 1
+        return state.throttled
+
+    assert store.update(3, count) == 1  # this process has seen the state now
+    assert other.update(3, count) == 2  # another process writes meanwhile
+    assert store.update(3, count) == 3  # computed again from the other's write, not from what it saw
+    assert store.read(3).throttled == other.read(3).throttled == 3
+    if isinstance(store, pacing.RedisStore):
+        store.redis.delete(store._key(3))  # expired while idle
+        assert store.update(3, count) == 1
