@@ -40,7 +40,23 @@ def cancel_record(
     request_id: str = "", source: str = SandboxCancel.REQUEST,
 ) -> SandboxCancel:
     """Record units the marketplace cancelled (call inside the transaction that changes the order)."""
-    return SandboxCancel.objects.create(
+    return cancels_record([cancel_row(
+        seller_id=seller_id, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
+        operation=operation, request_id=request_id, source=source,
+    )])[0]
+
+
+def cancel_row(
+    *, seller_id: int, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
+    request_id: str = "", source: str = SandboxCancel.REQUEST,
+) -> SandboxCancel:
+    """One record of cancelled units, not saved yet: ``cancels_record`` saves a request's rows at once."""
+    return SandboxCancel(
         seller_id=seller_id, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
         operation=operation, request_id=request_id, source=source,
     )
+
+
+def cancels_record(rows: list[SandboxCancel]) -> list[SandboxCancel]:
+    """Save the records of one request in one INSERT, in their order (inside the order's transaction)."""
+    return SandboxCancel.objects.bulk_create(rows) if rows else []

@@ -510,10 +510,12 @@ def _order_cancel(call: Call, purchase_order_id: str) -> HttpResponse:
             raise WalmartReply(status=400, errors=problems)
         now = timezone.now()
         cancel_apply(order.data, requested, now)
-        for entry in requested:
-            state.cancel_record(seller_id=order.seller_id, order_id=purchase_order_id, line_id=entry.line_number,
-                                quantity=int(entry.amount), reason_code=entry.reason, operation=call.operation,
-                                request_id=call.request_id)
+        state.cancels_record([
+            state.cancel_row(seller_id=order.seller_id, order_id=purchase_order_id, line_id=entry.line_number,
+                             quantity=int(entry.amount), reason_code=entry.reason, operation=call.operation,
+                             request_id=call.request_id)
+            for entry in requested
+        ])
         order.updated_at = now
         order.save(update_fields=["data", "updated_at"])
     return _order_response(call, order)
