@@ -29,6 +29,19 @@ import throughput as tb  # noqa: E402  (the same set-up as the throughput benchm
 
 _stats: list[pstats.Stats] = []
 _stats_lock = threading.Lock()
+_statements = [0]  # SQL statements run by the serving threads
+
+
+def statements_count(sender, connection, **kwargs) -> None:
+    """Count the statements of every new database connection made off the client thread (the serving ones)."""
+    if threading.current_thread() is threading.main_thread():
+        return
+
+    def counted(execute, sql, params, many, context):
+        _statements[0] += 1
+        return execute(sql, params, many, context)
+
+    connection.execute_wrappers.append(counted)
 
 
 def profiled(app):
@@ -61,13 +74,16 @@ def measured(label: str, accounts, work) -> None:
     sellers = [a.seller for a in accounts]
     before = SandboxRequest.objects.filter(seller__in=sellers).count()
     ops_before = dict(_ops(sellers))
+    statements = _statements[0]
     cpu, wall = serving_cpu(), time.perf_counter()
     work()
     cpu, wall = serving_cpu() - cpu, time.perf_counter() - wall
+    statements = _statements[0] - statements
     requests = SandboxRequest.objects.filter(seller__in=sellers).count() - before
     ops = {op: n - ops_before.get(op, 0) for op, n in _ops(sellers) if n - ops_before.get(op, 0)}
     print(f"{label:<24} {requests:4} sandbox requests {ops}: serving threads {cpu * 1000 / max(requests, 1):5.1f} ms "
-          f"CPU per request (wall {wall:5.2f} s)", flush=True)
+          f"CPU per request, "
+          f"{statements / max(requests, 1):4.1f} SQL statements (wall {wall:5.2f} s)", flush=True)
 
 
 def _ops(sellers):
@@ -86,9 +102,11 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--dump", help="with --profile: also write the merged stats to this file")
     args = parser.parse_args()
     tb.django_setup(broker=not args.sqlite)
     from django.core.servers import basehttp
+    from django.db.backends.signals import connection_created
 
     from cancellations.models import MarketplaceCall, OrderLine
     from cancellations.services import LineRequest, call_dispatch, cancellation_request, orders_sync
@@ -96,6 +114,7 @@ def main() -> None:
     if args.profile:
         original = basehttp.get_internal_wsgi_application
         basehttp.get_internal_wsgi_application = lambda: profiled(original())
+    connection_created.connect(statements_count)
     base = tb.serve()
     from django.db import connection
 
@@ -132,6 +151,8 @@ def main() -> None:
     for account, label in ((walmart_sig, "walmart signature sync"), (walmart_oauth, "walmart oauth sync"),
                            (mirakl, "mirakl sync")):
         measured(label, [account], lambda account=account: orders_sync(account=account))
+    if args.profile and _stats and args.dump:
+        _stats[0].dump_stats(args.dump)
     if args.profile and _stats:
         for key in ("tottime", "cumulative"):
             out = io.StringIO()
