@@ -153,11 +153,12 @@ def _by_code(taxes: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
 # ------------------------------------------------------------------------------------------ auth
 
 
-def _authenticate(request: HttpRequest) -> SandboxSeller:
+def _authenticate(request: HttpRequest, operation: str) -> SandboxSeller:
     """The seller behind the API key (and ``shop_id``), or a ``Refusal``. The key is never echoed."""
     key = request.headers.get("Authorization", "")
     sellers = (
-        list(SandboxSeller.objects.filter(marketplace=MARKETPLACE, secret_sha256=secret_digest(key)).order_by("id"))
+        list(SandboxSeller.objects.filter(marketplace=MARKETPLACE, secret_sha256=secret_digest(key))
+             .annotate(**{state.FAULTS_PENDING: state.faults_pending(operation)}).order_by("id"))
         if key else []
     )
     if not sellers:
@@ -632,7 +633,7 @@ class MiraklEmulator:
 
     def authenticate(self, call: Call) -> SandboxSeller:
         try:
-            return _authenticate(call.request)
+            return _authenticate(call.request, call.operation)
         except Refusal as refusal:
             raise Answer(_error(refusal.status, refusal.message)) from None
 

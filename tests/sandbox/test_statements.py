@@ -92,3 +92,33 @@ def test_walmart_cancel_statements_do_not_grow_with_its_lines(client):
     statuses = [line["orderLineStatuses"]["orderLineStatus"] for line in lines]
     assert all({"status": "Cancelled", "statusQuantity": {"unitOfMeasurement": "EACH", "amount": "1"},
                 "cancellationReason": "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"} in line for line in statuses)
+
+
+def test_the_fault_check_is_read_with_the_seller_not_on_its_own(client):
+    """Every call checks for a fault to inject; with none waiting (the usual case) that costs no statement of
+    its own: the authentication query carries it."""
+    seller = provision.seller_register(marketplace="mirakl", credentials={"api_key": MIRAKL_KEY}, options={})
+    mirakl.orders_seed(seller)
+    walmart_seller = provision.seller_register(
+        marketplace="walmart_ca", credentials={"auth": "oauth", "client_id": "statements", "client_secret": "s"},
+        options={"auth": "oauth"})
+    walmart.orders_seed(walmart_seller)
+    SandboxToken.objects.create(seller=walmart_seller, token_sha256=secret_digest(WALMART_TOKEN),
+                                expires_at=timezone.now() + timedelta(minutes=15))
+    wm = {"WM_QOS.CORRELATION_ID": "c-1", "WM_SVC.NAME": "Walmart Marketplace", "Accept": "application/json"}
+    reads = {
+        "mirakl OR11": lambda: client.get("/sandbox/mirakl/api/orders", headers={"Authorization": MIRAKL_KEY}),
+        "walmart token": lambda: client.post(
+            "/sandbox/walmart/v3/token", data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic c3RhdGVtZW50czpz", **wm}),  # base64("statements:s")
+        "walmart order": lambda: client.get(
+            "/sandbox/walmart/v3/orders/5801000000011",
+            headers={"WM_SEC.ACCESS_TOKEN": WALMART_TOKEN, "WM_MARKET": "ca", **wm}),
+    }
+    for name, read in reads.items():
+        with CaptureQueriesContext(connection) as queries:
+            answer = read()
+        assert answer.status_code == 200, (name, answer.content)
+        alone = [q["sql"] for q in queries
+                 if "sandbox_sandboxfault" in q["sql"] and "sandbox_sandboxseller" not in q["sql"]]
+        assert alone == [], name
