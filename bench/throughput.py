@@ -16,6 +16,7 @@ whose CPU time (user + system, from /proc) is what "CPU per call" divides.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -136,6 +137,9 @@ def django_setup(*, broker: bool, extra_env: dict | None = None) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     os.environ["DJANGO_ENV_FILE"] = os.devnull
     os.environ["LOG_LEVEL"] = "WARNING"
+    # Secrets of the run, shared with the workers, which run with production settings (DEBUG off: no query log).
+    os.environ.setdefault("DJANGO_SECRET_KEY", uuid.uuid4().hex * 2)
+    os.environ.setdefault("CREDENTIALS_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
     os.environ.update(extra_env or {})
     if broker:
         database_recreate()
@@ -272,7 +276,9 @@ class Worker:
 
         self.queue = f"bench-{os.getpid()}"
         app.conf.task_default_queue = self.queue
-        env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": self.queue}
+        # Production settings, as a deployed worker runs (the sandbox it calls is on loopback, hence SANDBOX_ENABLED).
+        env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": self.queue, "DJANGO_DEBUG": "false",
+               "SANDBOX_ENABLED": "true"}
         self.log = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", pool, "--concurrency",

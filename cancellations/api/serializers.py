@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 from rest_framework import serializers
 
 from ..models import (
@@ -102,6 +105,23 @@ class InventoryAdjustmentSerializer(serializers.ModelSerializer):
 
 
 # --------------------------------------------------------------------------------------- answer shapes
+
+
+_built = threading.local()
+
+
+def as_api(serializer_class: type[serializers.Serializer], objects: Iterable) -> list[dict]:
+    """``serializer_class(objects, many=True).data``, with the serializer built once per thread.
+
+    DRF builds a serializer's fields anew for every instance (deep copies, model introspection), which cost
+    more than representing a few rows; the representation itself only reads the object, so one instance per
+    thread can serve every call.
+    """
+    cache = _built.__dict__.setdefault("serializers", {})
+    serializer = cache.get(serializer_class)
+    if serializer is None:
+        serializer = cache[serializer_class] = serializer_class()
+    return [serializer.to_representation(o) for o in objects]
 
 
 class CancellationAcceptedSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ..marketplaces.base import AccountError, MarketplaceBackend, MarketplaceError, TransientError
 from ..models import Cancellation, MarketplaceAccount, OrderLine
+from .rows import rows_save
 
 
 def line_references(line: OrderLine) -> list[str]:
@@ -25,7 +26,9 @@ def line_references(line: OrderLine) -> list[str]:
 
 def baselines_refresh(*, account: MarketplaceAccount, members: Sequence[Cancellation],
                       backend: MarketplaceBackend) -> int:
-    """Read stale orders of ``members`` again and set each member's baseline; the number of reads made.
+    """Read stale orders of ``members`` again and reset those members' baselines; the number of reads made.
+
+    The claim has set every member's baseline from the stored line: with fresh data nothing is read or written.
 
     A failed read means nothing was sent: it is raised as a transient error with a known outcome (or as the
     account error it is), so the cancel is retried later, never read back as if it might have applied.
@@ -47,8 +50,7 @@ def baselines_refresh(*, account: MarketplaceAccount, members: Sequence[Cancella
         fresh = OrderLine.objects.select_related("order__account").in_bulk({c.line_id for c in members})
         for c in members:
             c.line = fresh[c.line_id]
-    for c in members:
-        c.baseline_cancelled_quantity = c.line.cancelled_quantity
-        c.baseline_references = line_references(c.line)
-    Cancellation.objects.bulk_update(members, ["baseline_cancelled_quantity", "baseline_references"])
+            c.baseline_cancelled_quantity = c.line.cancelled_quantity
+            c.baseline_references = line_references(c.line)
+        rows_save(Cancellation, members, ["baseline_cancelled_quantity", "baseline_references"])
     return len(stale)

@@ -13,15 +13,16 @@ from ..models import Cancellation, CancellationStatus, InventoryAdjustment, Orde
 from .events import inventory_adjustments_created
 from .history import cancellations_transition
 from .line_money import CANCELLED_FIELDS, amounts_from_stored, cancelled_fields, line_cancelled
-from .rows import rows_save
+from .rows import relations_load, rows_save
 
 
 def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]], *, message: str = "") -> None:
     """Mark cancellations confirmed and bring their lines up to date. Runs in the caller's transaction."""
     if not pairs:
         return
-    lines = {line.pk: line for line in OrderLine.objects.select_for_update(of=("self",))
-             .select_related("order__account").filter(pk__in={c.line_id for c, _ in pairs})}
+    relations_load([c for c, _ in pairs], "account")
+    lines = {line.pk: line for line in OrderLine.objects.select_for_update().filter(
+        pk__in={c.line_id for c, _ in pairs})}
     for c, result in pairs:
         line = lines[c.line_id]
         reference = (result.marketplace_reference if result else "") or c.marketplace_reference
@@ -46,7 +47,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
         c.marketplace_reference = reference
         if not (result is not None and result.line_status) and line.cancelled_quantity >= line.quantity:
             # Every unit is cancelled: show the status the marketplace now reports, not the last sync's.
-            line.status = spec_for(line.order.account.marketplace).cancelled_line_status or line.status
+            line.status = spec_for(c.account.marketplace).cancelled_line_status or line.status
     rows_save(OrderLine, lines.values(), ["status", "open_quantity", *CANCELLED_FIELDS, "marketplace_cancellations"])
     cancellations_transition(
         [c for c, _ in pairs], CancellationStatus.CONFIRMED, message=message or "Confirmed by the marketplace",
@@ -54,7 +55,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
         error_message="", next_attempt_at=None,
     )
     adjustments = InventoryAdjustment.objects.bulk_create(
-        InventoryAdjustment(account_id=c.account_id, cancellation=c, sku=lines[c.line_id].sku, quantity=c.quantity,
+        InventoryAdjustment(account=c.account, cancellation=c, sku=lines[c.line_id].sku, quantity=c.quantity,
                             restock=c.restock)
         for c, _ in pairs
     )

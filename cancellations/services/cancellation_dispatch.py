@@ -26,52 +26,44 @@ from .cancellation_confirm import cancellations_confirm
 from .enqueue import call_dispatch_later
 from .events import account_error_record
 from .history import cancellations_transition
-from .locking import skip_locked
 from .scheduling import retries_schedule, verifications_schedule
 
 log = logging.getLogger(__name__)
 
 
-def _claim(call_id: int) -> tuple[MarketplaceCall, list[Cancellation]] | None:
-    """Lock the call, move it and its pending cancellations to ``sending``. None if someone else has it."""
+def _claim(call_id: int, account: MarketplaceAccount) -> tuple[MarketplaceCall, list[Cancellation]] | None:
+    """Move the call and its pending cancellations to ``sending``. None if someone else has it.
+
+    The claim is one conditional UPDATE (``queued`` → ``sending``): of two dispatchers, the second waits for the
+    first's short transaction and then finds nothing to update.
+    """
+    now = timezone.now()
     with transaction.atomic():
-        call = (
-            # of=("self",): lock the call row only. Locking the joined account row as well would make a
-            # second dispatcher skip every other call of that account while this claim is open.
-            MarketplaceCall.objects.select_for_update(of=("self",), **skip_locked())
-            .select_related("account")
-            .filter(pk=call_id, state=CallState.QUEUED)
-            .first()
-        )
-        if call is None:
+        if not MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED).update(
+                state=CallState.SENDING, claimed_at=now):
             return None
-        members = list(
-            call.cancellations.select_related("line__order__account")
-            .filter(status=CancellationStatus.PENDING)
-            .order_by("pk")
-        )
-        now = timezone.now()
-        call.state, call.claimed_at = CallState.SENDING, now
+        members = list(Cancellation.objects.select_related("line__order")
+                       .filter(calls=call_id, status=CancellationStatus.PENDING).order_by("pk"))
         if not members:
-            call.state, call.completed_at, call.error = CallState.ERROR, now, "Nothing left to send."
-        call.save(update_fields=["state", "claimed_at", "completed_at", "error"])
+            MarketplaceCall.objects.filter(pk=call_id).update(state=CallState.ERROR, completed_at=now,
+                                                              error="Nothing left to send.")
+            return None
+        for c in members:  # the call's account, loaded once (not joined, and its credentials decrypted, per row)
+            c.account = c.line.order.account = account
         cancellations_transition(
-            members, CancellationStatus.SENDING, message=f"Sending in call {call.pk}",
+            members, CancellationStatus.SENDING, message=f"Sending in call {call_id}",
             attempts=lambda c: c.attempts + 1, baseline_cancelled_quantity=lambda c: c.line.cancelled_quantity,
             baseline_references=lambda c: line_references(c.line),
             next_attempt_at=None,
         )
-        return (call, members) if members else None
+    call = MarketplaceCall(pk=call_id, account=account, state=CallState.SENDING, claimed_at=now)
+    return call, members
 
 
-def _send_permit(call_id: int) -> SendPermit | float | None:
-    """The account's pace for this call (None: the call is no longer queued)."""
-    row = (MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED)
-           .values_list("account_id", "account__max_concurrent_sends", "account__rate_limit_per_second").first())
-    if row is None:
-        return None
-    account_id, cap, rate = row
-    return send_permit(account_id, account_limits(cap=cap, rate=rate))
+def _send_permit(account: MarketplaceAccount) -> SendPermit | float:
+    """The account's pace for a call: a permit, or the seconds after which to ask again."""
+    return send_permit(account.pk, account_limits(cap=account.max_concurrent_sends,
+                                                  rate=account.rate_limit_per_second))
 
 
 def call_dispatch(*, call_id: int) -> str:
@@ -80,14 +72,15 @@ def call_dispatch(*, call_id: int) -> str:
     The account's pace comes first (``pacing``): a call that would wait long stays queued, unclaimed, and is
     dispatched again when its turn comes.
     """
-    permit = _send_permit(call_id)
-    if permit is None:
+    account = MarketplaceAccount.objects.filter(calls=call_id, calls__state=CallState.QUEUED).first()
+    if account is None:  # the call is no longer queued
         return "skipped"
+    permit = _send_permit(account)
     if not isinstance(permit, SendPermit):
         call_dispatch_later(call_id, permit)
         return "deferred"
     try:
-        claimed = _claim(call_id)
+        claimed = _claim(call_id, account)
     except BaseException:
         permit.release()
         raise
@@ -95,7 +88,6 @@ def call_dispatch(*, call_id: int) -> str:
         permit.release()
         return "skipped"
     call, members = claimed
-    account = call.account
     recorder = CallRecorder(account=account, cancellations=members, claimed_call=call)
     try:
         result = _cancel_send(permit, account, recorder, members)

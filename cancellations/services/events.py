@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from ..models import (
@@ -23,6 +23,7 @@ from ..models import (
 )
 from . import alerts
 from .enqueue import deliveries_enqueue_on_commit
+from .rows import relations_load
 
 REQUESTED = "cancellation.requested"
 #: A cancellation moving to one of these statuses records this event.
@@ -46,11 +47,11 @@ def events_record(event_type: str, objects: Iterable[dict]) -> list[Event]:
     events = Event.objects.bulk_create(Event(type=event_type, data=data) for data in objects)
     if not events:
         return events
-    endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True).only("pk", "events")
-                 if event_type in e.events]
+    endpoints = [pk for pk, types in WebhookEndpoint.objects.filter(enabled=True).values_list("pk", "events")
+                 if event_type in types]
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now, window_started_at=now)
+        WebhookDelivery(endpoint_id=endpoint, event=event, next_attempt_at=now, window_started_at=now)
         for event in events for endpoint in endpoints
     )
     if deliveries:
@@ -59,16 +60,20 @@ def events_record(event_type: str, objects: Iterable[dict]) -> list[Event]:
 
 
 def _cancellations_as_api(cancellations: Sequence[Cancellation]) -> list[dict]:
-    """The cancellations as ``GET /api/cancellations/`` shows them, read back in two queries."""
-    from ..api.serializers import CancellationSerializer
+    """The cancellations as ``GET /api/cancellations/`` shows them.
 
-    fresh = (
-        Cancellation.objects.select_related("account", "line__order", "requested_by")
-        .prefetch_related(Prefetch("calls", queryset=MarketplaceCall.objects.order_by("created_at", "id")))
-        .filter(pk__in=[c.pk for c in cancellations])
-        .order_by("pk")
-    )
-    return list(CancellationSerializer(fresh, many=True).data)
+    The rows in hand are what the caller has just written, so they are not read again: only relations not
+    loaded yet are, and the calls (always read afresh: a call may have been recorded since they were loaded).
+    """
+    from ..api.serializers import CancellationSerializer, as_api
+
+    rows = sorted(cancellations, key=lambda c: c.pk)
+    for c in rows:
+        getattr(c, "_prefetched_objects_cache", {}).pop("calls", None)
+    for path in ("account", "line", "line__order", "requested_by"):
+        relations_load(rows, path)
+    prefetch_related_objects(rows, Prefetch("calls", queryset=MarketplaceCall.objects.order_by("created_at", "id")))
+    return as_api(CancellationSerializer, rows)
 
 
 def cancellations_moved(cancellations: Sequence[Cancellation], to_status: str) -> None:
@@ -76,7 +81,7 @@ def cancellations_moved(cancellations: Sequence[Cancellation], to_status: str) -
     event_type = STATUS_EVENT_TYPES.get(to_status)
     if not cancellations or event_type is None:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         objects = _cancellations_as_api(cancellations)
         events_record(event_type, objects)
         alerts.cancellations_notice(objects, to_status)
@@ -86,7 +91,7 @@ def cancellations_created(cancellations: Sequence[Cancellation]) -> None:
     """Hook of cancellation creation: ``cancellation.requested`` or the event its source calls for."""
     if not cancellations:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         by_type: dict[str, list[dict]] = {}
         for data in _cancellations_as_api(cancellations):
             by_type.setdefault(SOURCE_EVENT_TYPES.get(data["source"], REQUESTED), []).append(data)
@@ -96,13 +101,13 @@ def cancellations_created(cancellations: Sequence[Cancellation]) -> None:
 
 
 def inventory_adjustments_created(adjustments: Sequence[InventoryAdjustment]) -> None:
-    from ..api.serializers import InventoryAdjustmentSerializer
+    """``inventory_adjustment.created`` for rows just created (shown as they are, not read again)."""
+    from ..api.serializers import InventoryAdjustmentSerializer, as_api
 
     if not adjustments:
         return
-    fresh = InventoryAdjustment.objects.select_related("account").filter(
-        pk__in=[a.pk for a in adjustments]).order_by("pk")
-    events_record(INVENTORY_ADJUSTMENT_CREATED, InventoryAdjustmentSerializer(fresh, many=True).data)
+    relations_load(adjustments, "account")
+    events_record(INVENTORY_ADJUSTMENT_CREATED, as_api(InventoryAdjustmentSerializer, adjustments))
 
 
 @transaction.atomic
