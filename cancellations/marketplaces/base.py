@@ -239,6 +239,15 @@ def validate_base_url(base_url: str) -> str:
         raise ConfigurationError(str(exc), code="base_url_refused") from None
 
 
+def response_text(response: requests.Response) -> str:
+    """The body as text: its declared charset, else UTF-8 (what JSON and these XML APIs use).
+
+    ``response.text`` guesses a missing charset by statistics over the whole body, which cost more CPU than
+    parsing it.
+    """
+    return response.content.decode(response.encoding or "utf-8", errors="replace")
+
+
 def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -327,7 +336,7 @@ class MarketplaceBackend:
 
     def parse_error(self, response: requests.Response) -> tuple[str, str, dict[str, tuple[str, str]]]:
         """(code, message, line_errors) from an error response."""
-        return "", response.text[:500], {}
+        return "", response_text(response)[:500], {}
 
     # --- HTTP ----------------------------------------------------------------------------------------
 

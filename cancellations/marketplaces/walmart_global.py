@@ -32,6 +32,7 @@ from .base import (
     PreparedCall,
     Reason,
     TransientError,
+    response_text,
 )
 from .spec import MarketplaceSpec
 from .walmart_ca import codec as wx
@@ -154,7 +155,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
             # Walmart said 200 but we cannot read what it applied: find out by reading the order back.
             raise TransientError(exc.message, code=exc.code, status_code=response.status_code,
                                  outcome_unknown=True) from exc
-        return CancelResult(lines=_line_results(lines, order), raw=response.text)
+        return CancelResult(lines=_line_results(lines, order), raw=response_text(response))
 
     # --- hooks ---------------------------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class WalmartGlobalBackend(MarketplaceBackend):
     def parse_error(self, response: requests.Response) -> tuple[str, str, dict[str, tuple[str, str]]]:
         errors = wx.errors_from_body(response.content)
         if not errors:
-            return "", (response.text or "")[:500], {}
+            return "", response_text(response)[:500], {}
         message = "; ".join(dict.fromkeys(e.message for e in errors if e.message))
         line_errors = {e.line_number: (e.code, e.message) for e in errors if e.line_number}
         return errors[0].code, message, line_errors

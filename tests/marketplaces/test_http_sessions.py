@@ -6,9 +6,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from cancellations.marketplaces import http_sessions
-from cancellations.marketplaces.base import AccountConfig, MarketplaceBackend
+from cancellations.marketplaces.base import AccountConfig, MarketplaceBackend, response_text
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -79,3 +80,27 @@ def test_sessions_beyond_the_limit_are_closed(server, monkeypatch):
     http_sessions.session_for(("b", server))
     http_sessions.session_for(("c", server))
     assert http_sessions.session_for(("a", server)) is not first
+
+
+def test_a_session_reads_the_environment_s_proxy_for_its_host_once(monkeypatch):
+    """requests would look the environment up before every call; the session does it when it is made."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    proxied = http_sessions.session_new("https://marketplace.example")
+    bypassed = http_sessions.session_new("https://api.internal.example")
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:3128")  # read once: a later change is not seen
+    assert proxied.proxies["https"] == "http://proxy.example:3128"
+    assert "https" not in bypassed.proxies
+    assert not proxied.trust_env
+
+
+def test_a_session_takes_the_environment_s_ca_bundle(monkeypatch, tmp_path):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    assert http_sessions.session_new("https://marketplace.example").verify == str(tmp_path / "ca.pem")
+
+
+def test_a_body_without_a_charset_is_read_as_utf8():
+    response = requests.Response()
+    response._content = "Annulée".encode()
+    response.headers["Content-Type"] = "application/json"
+    assert response_text(response) == "Annulée"

@@ -43,6 +43,7 @@ from ..base import (
     Reason,
     TaxAmount,
     TransientError,
+    response_text,
 )
 
 PAGE_SIZE = 100  # OR11's maximum "max": a sync makes the fewest list calls
@@ -301,7 +302,7 @@ class MiraklBackend(MarketplaceBackend):
                 LineResult(ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED, line_status=status,
                            cancelled_quantity=line.previously_cancelled + line.quantity)
                 for line in lines
-            ), raw=response.text)
+            ), raw=response_text(response))
         data = self._json(response)
         created = data.get("cancelations") if isinstance(data, Mapping) else None
         if not isinstance(created, list):
@@ -326,7 +327,7 @@ class MiraklBackend(MarketplaceBackend):
                     ref=line.ref, line_id=line.line_id, outcome=LineOutcome.CONFIRMED,
                     marketplace_reference=str(item.get("cancelation_id") or ""),
                 ))
-        return CancelResult(lines=tuple(results), raw=response.text)
+        return CancelResult(lines=tuple(results), raw=response_text(response))
 
     # --- OR11 ----------------------------------------------------------------------------------------
 
@@ -384,7 +385,7 @@ class MiraklBackend(MarketplaceBackend):
         except ValueError:
             data = None
         message = str(data.get("message") or "") if isinstance(data, Mapping) else ""
-        message = message or response.text[:500]
+        message = message or response_text(response)[:500]
         # Mirakl documents only ``message``; a ``code`` (or ``error_code``) some instances add is kept as given.
         given = next((data.get(k) for k in ("code", "error_code") if isinstance(data, Mapping)
                       and isinstance(data.get(k), str | int) and not isinstance(data.get(k), bool)
