@@ -84,6 +84,8 @@ class WebhookDelivery(models.Model):
     state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(help_text="When a sweep may send it (also a lease while sending).")
+    sending_until = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a sender has it out: neither claimed nor redelivered until then.")
     window_started_at = models.DateTimeField(help_text="Retries stop this long after: creation or redelivery.")
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)

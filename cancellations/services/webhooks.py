@@ -136,12 +136,14 @@ def _claim(match: Q, now: datetime, limit: int) -> dict[int, list[WebhookDeliver
         rows = (WebhookDelivery.objects.select_for_update(of=("self",), **skip_locked())
                 .select_related("endpoint", "event")
                 .filter(match, state=DeliveryState.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
+                .exclude(sending_until__gt=now)
                 .order_by("next_attempt_at", "pk")[:limit])
         for delivery in rows:
             groups[delivery.endpoint_id].append(delivery)
         for group in groups.values():
-            WebhookDelivery.objects.filter(pk__in=[d.pk for d in group]).update(
-                next_attempt_at=now + timedelta(seconds=len(group) * per_post + 60))
+            lease = now + timedelta(seconds=len(group) * per_post + 60)
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in group]).update(next_attempt_at=lease,
+                                                                               sending_until=lease)
     return groups
 
 
@@ -192,7 +194,7 @@ def _endpoint_send(deliveries: list[WebhookDelivery]) -> Counter:
             if outcome != "delivered" and rest:
                 with _db_turn():
                     WebhookDelivery.objects.filter(pk__in=[d.pk for d in rest]).update(
-                        next_attempt_at=timezone.now())
+                        next_attempt_at=timezone.now(), sending_until=None)
                 outcomes["held_back"] += len(rest)
                 break
     return outcomes
@@ -214,7 +216,7 @@ def _attempt_record(delivery: WebhookDelivery, *, status_code: int | None, error
     WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error,
                                   duration_ms=duration_ms)
     delivery.attempts += 1
-    delivery.last_status_code, delivery.last_error = status_code, error
+    delivery.last_status_code, delivery.last_error, delivery.sending_until = status_code, error, None
     endpoint = delivery.endpoint
     if not error:
         delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, now
@@ -232,7 +234,7 @@ def _attempt_record(delivery: WebhookDelivery, *, status_code: int | None, error
             delivery.next_attempt_at = next_at
             outcome = "retry"
     delivery.save(update_fields=["attempts", "last_status_code", "last_error", "state", "delivered_at",
-                                 "next_attempt_at"])
+                                 "next_attempt_at", "sending_until"])
     return outcome
 
 
@@ -260,11 +262,15 @@ def _endpoint_send_in_thread(deliveries: list[WebhookDelivery]) -> Counter:
 
 
 def deliveries_redeliver(deliveries: Sequence[WebhookDelivery]) -> int:
-    """Delivered, failed or waiting ones: send them again at the next sweep, with a fresh retry window."""
+    """Delivered, failed or waiting ones: send them again at the next sweep, with a fresh retry window.
+
+    One being sent right now is left alone: due again at once, a second sender would post it a second time.
+    """
     now = timezone.now()
     return WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).filter(
         Q(state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED]) | Q(next_attempt_at__gt=now)
-    ).update(state=DeliveryState.PENDING, next_attempt_at=now, window_started_at=now, delivered_at=None)
+    ).exclude(sending_until__gt=now).update(state=DeliveryState.PENDING, next_attempt_at=now,
+                                            window_started_at=now, delivered_at=None)
 
 
 def events_prune(*, now: datetime | None = None) -> int:

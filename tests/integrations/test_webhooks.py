@@ -111,6 +111,24 @@ def test_an_endpoint_failing_past_the_window_is_marked_failing_and_recovers(
     assert endpoint.failing_since is None
 
 
+def test_a_delivery_being_sent_is_neither_redelivered_nor_sent_again_meanwhile(
+        fake, mirakl_order, receiver, django_capture_on_commit_callbacks):
+    """Redeliver pressed while the POST is out must not make it due for a second sender."""
+    from django.db.models import Q
+
+    from cancellations.services.webhooks import _claim, _endpoint_send
+
+    webhook_endpoint_create(url=receiver.url, events=["cancellation.confirmed"])
+    _confirm(mirakl_order, django_capture_on_commit_callbacks)
+    [out] = _claim(Q(), timezone.now(), 10).values()  # a sender has it out now
+    assert deliveries_redeliver(list(WebhookDelivery.objects.all())) == 0
+    assert webhooks_deliver_due() == {}  # no second sender takes it
+    assert _endpoint_send(out) == {"delivered": 1}  # the first sender's POST lands
+    assert len(receiver.received) == 1
+    assert deliveries_redeliver(list(WebhookDelivery.objects.all())) == 1  # once back, it can be sent again
+    assert webhooks_deliver_due() == {"delivered": 1}
+
+
 def test_a_timeout_counts_as_a_failure(fake, mirakl_order, settings, django_capture_on_commit_callbacks):
     import socket
 
