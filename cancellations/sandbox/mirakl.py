@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -152,11 +153,12 @@ def _by_code(taxes: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
 # ------------------------------------------------------------------------------------------ auth
 
 
-def _authenticate(request: HttpRequest) -> SandboxSeller:
+def _authenticate(request: HttpRequest, operation: str) -> SandboxSeller:
     """The seller behind the API key (and ``shop_id``), or a ``Refusal``. The key is never echoed."""
     key = request.headers.get("Authorization", "")
     sellers = (
-        list(SandboxSeller.objects.filter(marketplace=MARKETPLACE, secret_sha256=secret_digest(key)).order_by("id"))
+        list(SandboxSeller.objects.filter(marketplace=MARKETPLACE, secret_sha256=secret_digest(key))
+             .annotate(**{state.FAULTS_PENDING: state.faults_pending(operation)}).order_by("id"))
         if key else []
     )
     if not sellers:
@@ -371,10 +373,10 @@ def _line_find(order: SandboxOrder | None, line_id: str) -> dict | None:
     return next((ln for ln in order.data.get("order_lines", []) if ln.get("order_line_id") == line_id), None)
 
 
-def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str, *, call: Call | None = None,
-           source: str = SandboxCancel.REQUEST) -> dict[str, Any]:
-    """Record one cancelation on the line (in memory; in ``SandboxCancel`` at once) and return OR30's answer
-    item. Call inside the transaction that saves ``order``."""
+def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str, records: list[SandboxCancel], *,
+           call: Call | None = None, source: str = SandboxCancel.REQUEST) -> dict[str, Any]:
+    """Record one cancelation on the line (in memory; its ``SandboxCancel`` row appended to ``records``, for
+    ``state.cancels_record``) and return OR30's answer item. Call inside the transaction that saves ``order``."""
     left = _line_remaining(line)
     taxes = _implied_taxes(
         line.get("taxes") or [], item["taxes"], left["taxes"], item["amount"], left["amount"], dec(line["price"])
@@ -396,11 +398,11 @@ def _apply(item: dict[str, Any], order: SandboxOrder, line: dict, created: str, 
         "created_date": created,
     }
     cancelations.append(cancelation)
-    state.cancel_record(
+    records.append(state.cancel_row(
         seller_id=order.seller_id, order_id=order.external_id, line_id=line["order_line_id"], quantity=item["quantity"],
         reason_code=item["reason_code"], operation=call.operation if call else source,
         request_id=call.request_id if call else "", source=source,
-    )
+    ))
     if item["quantity"] == left["quantity"]:
         line["order_line_state"] = "CANCELED"
     line["last_updated_date"] = created
@@ -429,8 +431,8 @@ def orders_cancel(request: HttpRequest, seller: SandboxSeller, call: Call) -> Ht
         raise Refusal(400, "Shop partial cancelation is not enabled for this shop: cancel whole orders (OR29)")
     body = _body(request)
     items = [_item_parse(item, i) for i, item in enumerate(body["cancelations"])]
-    line_ids = [item["order_line_id"] for item in items]
-    duplicates = sorted({i for i in line_ids if line_ids.count(i) > 1})
+    line_ids = Counter(item["order_line_id"] for item in items)
+    duplicates = sorted(i for i, n in line_ids.items() if n > 1)
     if duplicates:
         raise Refusal(400, "; ".join(f"Order line '{i}': appears more than once in the call" for i in duplicates))
     order_ids = {line_id.rsplit("-", 1)[0] for line_id in line_ids}
@@ -451,9 +453,10 @@ def orders_cancel(request: HttpRequest, seller: SandboxSeller, call: Call) -> Ht
         if problems:
             raise Refusal(400, "; ".join(problems))
         now, created = mirakl_now()
-        answers = [_apply(item, order, line, created, call=call) for item, order, line in targets]
-        for order in {id(o): o for _, o, _ in targets}.values():
-            _order_save(order, now, created)
+        records: list[SandboxCancel] = []
+        answers = [_apply(item, order, line, created, records, call=call) for item, order, line in targets]
+        state.cancels_record(records)
+        _orders_save(list({id(o): o for _, o, _ in targets}.values()), now, created)
     tax_mode = body.get("order_tax_mode") or targets[0][1].data.get("order_tax_mode")
     return _answer({"cancelations": answers, "order_tax_mode": tax_mode})
 
@@ -513,14 +516,16 @@ def order_accept(request: HttpRequest, seller: SandboxSeller, call: Call) -> Htt
             raise Refusal(400, "; ".join(problems))
         now, created = mirakl_now()
         accepted_state = "WAITING_DEBIT" if order.data.get("payment_workflow") == "PAY_ON_ACCEPTANCE" else "SHIPPING"
+        refused = []
         for line_id, accepted in decisions.items():
             line = lines[line_id]
             line["order_line_state"] = accepted_state if accepted else "REFUSED"
             line["last_updated_date"] = created
             if not accepted:
-                state.cancel_record(seller_id=seller.pk, order_id=order.external_id, line_id=line_id,
-                                    quantity=int(line["quantity"]), reason_code="", operation=call.operation,
-                                    request_id=call.request_id)
+                refused.append(state.cancel_row(seller_id=seller.pk, order_id=order.external_id, line_id=line_id,
+                                                quantity=int(line["quantity"]), reason_code="",
+                                                operation=call.operation, request_id=call.request_id))
+        state.cancels_record(refused)
         states = {ln.get("order_line_state") for ln in lines.values()}
         order.data["order_state"] = "REFUSED" if states == {"REFUSED"} else accepted_state
         order.data["can_cancel"] = order.data["order_state"] not in NOT_CANCELLABLE_STATES
@@ -539,27 +544,40 @@ def order_cancel_whole(request: HttpRequest, seller: SandboxSeller, call: Call) 
         if data.get("customer_debited_date"):
             raise Refusal(400, f"Order {order.external_id} is already debited to the customer and cannot be canceled")
         now, created = mirakl_now()
+        cancelled = []
         for line in data.get("order_lines", []):
             if line.get("order_line_state") in NOT_CANCELLABLE_STATES:
                 continue
             units = _line_remaining(line)["quantity"]
             line["order_line_state"] = "CANCELED"
             line["last_updated_date"] = created
-            state.cancel_record(seller_id=seller.pk, order_id=order.external_id, line_id=line["order_line_id"],
-                                quantity=units, reason_code="", operation=call.operation, request_id=call.request_id)
+            cancelled.append(state.cancel_row(
+                seller_id=seller.pk, order_id=order.external_id, line_id=line["order_line_id"], quantity=units,
+                reason_code="", operation=call.operation, request_id=call.request_id,
+            ))
+        state.cancels_record(cancelled)
         _order_save(order, now, created)
     return HttpResponse(status=204)
 
 
 def _order_save(order: SandboxOrder, now: datetime, created: str) -> None:
     """Save a changed order: CANCELED once every line is, and its update date moved."""
-    if all(ln.get("order_line_state") == "CANCELED" for ln in order.data.get("order_lines", [])):
-        order.data["order_state"] = "CANCELED"
-        order.data["can_cancel"] = False
-    order.data["can_shop_ship"] = order.data.get("order_state") == "SHIPPING"
-    order.data["last_updated_date"] = created
-    order.updated_at = now
-    order.save(update_fields=["data", "updated_at"])
+    _orders_save([order], now, created)
+
+
+def _orders_save(orders: list[SandboxOrder], now: datetime, created: str) -> None:
+    """``_order_save`` for the orders one request changed, in one UPDATE."""
+    for order in orders:
+        if all(ln.get("order_line_state") == "CANCELED" for ln in order.data.get("order_lines", [])):
+            order.data["order_state"] = "CANCELED"
+            order.data["can_cancel"] = False
+        order.data["can_shop_ship"] = order.data.get("order_state") == "SHIPPING"
+        order.data["last_updated_date"] = created
+        order.updated_at = now
+    if len(orders) == 1:
+        orders[0].save(update_fields=["data", "updated_at"])
+    else:
+        SandboxOrder.objects.bulk_update(orders, ["data", "updated_at"])
 
 
 def _share(total: Decimal, left: Decimal, units: int, quantity: int, units_left: int) -> Decimal:
@@ -598,7 +616,9 @@ def foreign_cancel(seller: SandboxSeller, order_id: str, line_id: str, quantity:
             "fees": {c: part(a, left["fees"].get(c, ZERO)) for c, a in _by_code(line.get("fees")).items()},
         }
         now, created = mirakl_now()
-        _apply(item, order, line, created, source=SandboxCancel.FOREIGN)
+        records: list[SandboxCancel] = []
+        _apply(item, order, line, created, records, source=SandboxCancel.FOREIGN)
+        state.cancels_record(records)
         _order_save(order, now, created)
     return units
 
@@ -613,7 +633,7 @@ class MiraklEmulator:
 
     def authenticate(self, call: Call) -> SandboxSeller:
         try:
-            return _authenticate(call.request)
+            return _authenticate(call.request, call.operation)
         except Refusal as refusal:
             raise Answer(_error(refusal.status, refusal.message)) from None
 

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 
 from .models import SandboxCancel, SandboxFault, SandboxRequest, SandboxSeller
+
+#: The attribute ``faults_pending`` annotates on the seller an authentication query reads.
+FAULTS_PENDING = "sandbox_faults_pending"
+
+
+def faults_pending(operation: str, marketplace: str = "marketplace") -> Exists:
+    """For an emulator's authentication query (``.annotate(**{FAULTS_PENDING: ...})``): whether any fault of
+    the seller's marketplace (``marketplace``: the path to it from the query's model) waits for this operation.
+    ``fault_take`` then needs no statement of its own in the usual case, where none does."""
+    return Exists(SandboxFault.objects.filter(marketplace=OuterRef(marketplace), operation=operation,
+                                              remaining__gt=0))
 
 
 def fault_take(*, marketplace: str, operation: str, seller: SandboxSeller | None) -> SandboxFault | None:
     """Consume one use of the first fault matching this request, if any."""
-    pending = SandboxFault.objects.filter(marketplace=marketplace, operation=operation, remaining__gt=0)
-    if not pending.exists():  # the usual case: a plain read, no write lock taken
+    pending = getattr(seller, FAULTS_PENDING, None)  # read with the seller (``faults_pending``), if it was
+    if pending is None:
+        pending = SandboxFault.objects.filter(marketplace=marketplace, operation=operation, remaining__gt=0).exists()
+    if not pending:  # the usual case: a plain read, no write lock taken
         return None
     with transaction.atomic():
         qs = SandboxFault.objects.select_for_update().filter(
@@ -40,7 +53,23 @@ def cancel_record(
     request_id: str = "", source: str = SandboxCancel.REQUEST,
 ) -> SandboxCancel:
     """Record units the marketplace cancelled (call inside the transaction that changes the order)."""
-    return SandboxCancel.objects.create(
+    return cancels_record([cancel_row(
+        seller_id=seller_id, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
+        operation=operation, request_id=request_id, source=source,
+    )])[0]
+
+
+def cancel_row(
+    *, seller_id: int, order_id: str, line_id: str, quantity: int, reason_code: str, operation: str,
+    request_id: str = "", source: str = SandboxCancel.REQUEST,
+) -> SandboxCancel:
+    """One record of cancelled units, not saved yet: ``cancels_record`` saves a request's rows at once."""
+    return SandboxCancel(
         seller_id=seller_id, order_id=order_id, line_id=line_id, quantity=quantity, reason_code=reason_code,
         operation=operation, request_id=request_id, source=source,
     )
+
+
+def cancels_record(rows: list[SandboxCancel]) -> list[SandboxCancel]:
+    """Save the records of one request in one INSERT, in their order (inside the order's transaction)."""
+    return SandboxCancel.objects.bulk_create(rows) if rows else []

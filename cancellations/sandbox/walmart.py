@@ -161,7 +161,7 @@ def _authenticate_signature(call: Call) -> SandboxSeller:
         raise _unauthorized("WM_SEC.TIMESTAMP is too far from the current time.")
     seller = (
         SandboxSeller.objects.filter(marketplace=MARKETPLACE, identifier=consumer_id)
-        .exclude(public_key_pem="").first()
+        .exclude(public_key_pem="").annotate(**{state.FAULTS_PENDING: state.faults_pending(call.operation)}).first()
     )
     if seller is None or not ww.signature_valid(
         consumer_id=consumer_id, url=call.request.build_absolute_uri(), method=call.request.method or "",
@@ -175,10 +175,12 @@ def _authenticate_token(call: Call) -> SandboxSeller:
     token = _header(call, "WM_SEC.ACCESS_TOKEN", status=401)
     found = (
         SandboxToken.objects.select_related("seller")
-        .filter(token_sha256=secret_digest(token), expires_at__gt=timezone.now()).first()
+        .filter(token_sha256=secret_digest(token), expires_at__gt=timezone.now())
+        .annotate(**{state.FAULTS_PENDING: state.faults_pending(call.operation, "seller__marketplace")}).first()
     )
     if found is None:
         raise _unauthorized("The access token is invalid or has expired.")
+    setattr(found.seller, state.FAULTS_PENDING, getattr(found, state.FAULTS_PENDING))
     market = call.request.headers.get("WM_MARKET", "").strip() or DEFAULT_MARKET
     if market.lower() != MARKETS.get(found.seller.marketplace):
         raise reply(400, "INVALID_REQUEST_HEADER.GMP_ORDER_API",
@@ -198,7 +200,7 @@ def _authenticate_client(call: Call) -> SandboxSeller:
     if scheme.lower() == "basic" and client_id:
         seller = SandboxSeller.objects.filter(marketplace__in=MARKETS, identifier=client_id).exclude(
             secret_sha256=""
-        ).first()
+        ).annotate(**{state.FAULTS_PENDING: state.faults_pending(call.operation)}).first()
     if seller is None or not hmac.compare_digest(seller.secret_sha256, secret_digest(client_secret)):
         raise _unauthorized(
             'Unauthorized token or incorrect authorization header. Please verify correct format: '
@@ -510,10 +512,12 @@ def _order_cancel(call: Call, purchase_order_id: str) -> HttpResponse:
             raise WalmartReply(status=400, errors=problems)
         now = timezone.now()
         cancel_apply(order.data, requested, now)
-        for entry in requested:
-            state.cancel_record(seller_id=order.seller_id, order_id=purchase_order_id, line_id=entry.line_number,
-                                quantity=int(entry.amount), reason_code=entry.reason, operation=call.operation,
-                                request_id=call.request_id)
+        state.cancels_record([
+            state.cancel_row(seller_id=order.seller_id, order_id=purchase_order_id, line_id=entry.line_number,
+                             quantity=int(entry.amount), reason_code=entry.reason, operation=call.operation,
+                             request_id=call.request_id)
+            for entry in requested
+        ])
         order.updated_at = now
         order.save(update_fields=["data", "updated_at"])
     return _order_response(call, order)
