@@ -71,10 +71,12 @@ def main() -> None:
     if "bulk" in only:
         print("\n## 2. Bulk throughput: W=8 Celery workers on Redis + PostgreSQL "
               "(ratio = calls x L / W / wall; target >= 0.8 at L=300 ms)")
-        for latency, pool in ((300, "threads"), (300, "prefork"), (50, "threads")):
+        for latency, pool, processes in ((300, "threads", 1), (300, "threads", 2), (300, "prefork", 1),
+                                         (50, "threads", 1)):
             r = part_run("bulk", auth="signature", orders=orders, mirakl_lines=300, latency_ms=latency, workers=8,
-                         pool=pool)
-            _print_bulk(r, f"L={latency:>3} ms {pool:<8}")
+                         pool=pool, processes=processes)
+            shape = f"{pool} x{processes}" if processes > 1 else pool
+            _print_bulk(r, f"L={latency:>3} ms {shape:<10}")
     if "api" in only:
         print("\n## 3. API answer time, 200 lines vs 2 lines (per-line ratio = (t200/200)/(t2/2); target <= 0.05, "
               "0 marketplace calls before the answer; L=300 ms)")
@@ -269,9 +271,10 @@ def process_tree_cpu(pid: int) -> float:
 
 
 class Worker:
-    """``celery worker --pool threads --concurrency W`` on the bench database and Redis, on its own queue."""
+    """``celery worker --pool threads --concurrency W`` on the bench database and Redis, on its own queue; with
+    ``processes`` > 1, that many worker processes sharing the W slots (e.g. one per core)."""
 
-    def __init__(self, concurrency: int, pool: str = "threads") -> None:
+    def __init__(self, concurrency: int, pool: str = "threads", processes: int = 1) -> None:
         from backoffice.celery import app
 
         self.queue = f"bench-{os.getpid()}"
@@ -279,26 +282,34 @@ class Worker:
         # Production settings, as a deployed worker runs (the sandbox it calls is on loopback, hence SANDBOX_ENABLED).
         env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": self.queue, "DJANGO_DEBUG": "false",
                "SANDBOX_ENABLED": "true"}
-        self.log = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", pool, "--concurrency",
-             str(concurrency), "--queues", self.queue, "--without-mingle", "--without-gossip", "--without-heartbeat",
-             "--loglevel", "INFO"], cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        self.logs: list[Path] = []
+        self.procs: list[subprocess.Popen] = []
+        for n in range(processes):
+            log = Path(tempfile.mkdtemp(prefix="bench-worker-")) / "worker.log"
+            self.logs.append(log)
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", pool, "--concurrency",
+                 str(concurrency // processes), "--queues", self.queue, "--hostname", f"bench{n}-{os.getpid()}@%h",
+                 "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO"],
+                cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 120
-        while "ready." not in self.log.read_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the worker did not start:\n" + self.log.read_text()[-3000:])
-            time.sleep(0.2)
+        for proc, log in zip(self.procs, self.logs, strict=True):
+            while "ready." not in log.read_text():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the worker did not start:\n" + log.read_text()[-3000:])
+                time.sleep(0.2)
 
     def cpu(self) -> float:
-        return process_tree_cpu(self.proc.pid)
+        return sum(process_tree_cpu(proc.pid) for proc in self.procs)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def db_sessions() -> int:
@@ -359,7 +370,8 @@ def cancel_calls(*accounts, status: int | None = None) -> int:
 # -------------------------------------------------------------------------------------------- parts
 
 
-def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers: int, pool: str = "threads") -> dict:
+def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers: int, pool: str = "threads",
+         processes: int = 1) -> dict:
     """N Walmart purchase orders (2 lines each) and Mirakl lines, all in one request; W worker threads."""
     django_setup(broker=True)
     from cancellations.models import Cancellation, OrderLine
@@ -373,7 +385,7 @@ def bulk(*, auth: str, orders: int, mirakl_lines: int, latency_ms: int, workers:
         mirakl_orders_add(accounts[1], math.ceil(mirakl_lines / 3), 3)
     for account in accounts:
         orders_sync(account=account)
-    worker = Worker(workers, pool)
+    worker = Worker(workers, pool, processes)
     try:
         for account in accounts:
             knobs_set(account, latency_ms=latency_ms)
