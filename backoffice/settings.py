@@ -91,6 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    if env.bool("DB_SERVER_SIDE_BINDING", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
@@ -238,6 +240,9 @@ CANCELLATION_RETRY_MAX_SECONDS = env.float("CANCELLATION_RETRY_MAX_SECONDS", def
 CANCELLATION_VERIFY_DELAY_SECONDS = env.float("CANCELLATION_VERIFY_DELAY_SECONDS", default=15.0)
 # A call claimed longer ago than this without an answer is treated as an unknown outcome and verified.
 CANCELLATION_STALE_SENDING_SECONDS = env.int("CANCELLATION_STALE_SENDING_SECONDS", default=300)
+# A dispatch message published for a queued call and still not run this long after it was due is taken as lost
+# (the sweep publishes it again); shorter would publish a long queue's messages again and again.
+CALL_REDISPATCH_AFTER_SECONDS = env.int("CALL_REDISPATCH_AFTER_SECONDS", default=300)
 
 # --- Events, webhooks, alerts ---
 EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)

@@ -322,8 +322,8 @@ def db_sessions() -> int:
 
 
 #: How the benchmarks sweep while they wait: due retries (a 429's) are released every second, but queued calls
-#: are re-enqueued only on the beat's own schedule (``SWEEP_INTERVAL_SECONDS``, 30 s) and threshold (10 s, the
-#: sweep task's). Re-enqueueing every second anything queued for 5 s (as this file did) re-sent every call
+#: are re-enqueued only on the beat's own schedule (``SWEEP_INTERVAL_SECONDS``, 30 s) and thresholds (the sweep
+#: task's). Re-enqueueing every second anything queued for 5 s (as this file did) re-sent every call
 #: still waiting in the broker behind the others: 810 duplicate dispatch tasks for 203 calls in the bulk run.
 SWEEP_EVERY, BEAT_EVERY, BEAT_QUEUED_OLDER_THAN = 1.0, 30.0, 10
 
@@ -332,6 +332,8 @@ def settled_wait(ids: list[int], timeout: float = 600, stats: dict | None = None
     """Seconds until none of these cancellations is pending, sending or scheduled for a retry, polled every
     50 ms; sweeps meanwhile (see ``SWEEP_EVERY``). ``stats`` (optional) receives this thread's CPU seconds
     (``poll_cpu``) and the calls the sweeps re-enqueued (``reenqueued``)."""
+    from django.conf import settings
+
     from cancellations.models import Cancellation
     from cancellations.services import cancellations_sweep
 
@@ -350,7 +352,8 @@ def settled_wait(ids: list[int], timeout: float = 600, stats: dict | None = None
         if now - last_sweep > SWEEP_EVERY:
             beat = now - last_beat >= BEAT_EVERY
             report = cancellations_sweep(dispatch_inline=False,
-                                         queued_older_than=BEAT_QUEUED_OLDER_THAN if beat else 10**9)
+                                         queued_older_than=BEAT_QUEUED_OLDER_THAN if beat else 10**9,
+                                         redispatch_after=settings.CALL_REDISPATCH_AFTER_SECONDS if beat else 10**9)
             reenqueued += report.get("enqueued", 0)
             last_sweep = now
             last_beat = now if beat else last_beat

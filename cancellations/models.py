@@ -422,6 +422,10 @@ class MarketplaceCall(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    dispatch_expected_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the dispatch task last published for this queued call should run (the sweep re-publishes "
+                  "only long after: a lost message, not a long queue).")
 
     class Meta:
         ordering = ["-created_at", "-id"]

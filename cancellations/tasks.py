@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
 
 from .marketplaces.base import MarketplaceError
 from .models import MarketplaceAccount
@@ -34,7 +35,8 @@ def cancellations_verify_task(cancellation_ids: list[int]) -> dict:
 
 @shared_task(ignore_result=True)
 def cancellations_sweep_task() -> dict:
-    return cancellations_sweep(dispatch_inline=False, queued_older_than=10)
+    return cancellations_sweep(dispatch_inline=False, queued_older_than=10,
+                               redispatch_after=settings.CALL_REDISPATCH_AFTER_SECONDS)
 
 
 @shared_task(ignore_result=True)

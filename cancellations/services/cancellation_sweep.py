@@ -4,7 +4,7 @@
 - ``verifying`` cancellations whose time has come → read the order back;
 - ``retry_scheduled`` whose time has come → pending again;
 - pending cancellations without a call (after a crash, a partial rejection, a busy line) → planned;
-- queued calls (the on-commit enqueue may have been lost) → dispatched.
+- queued calls whose message was never published or is long overdue (lost) → dispatched.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import CallState, Cancellation, CancellationStatus, MarketplaceCall
@@ -58,8 +59,14 @@ def _unplanned_plan() -> int:
         return len(calls_plan(unplanned))
 
 
-def cancellations_sweep(*, dispatch_inline: bool = True, queued_older_than: float = 0) -> dict[str, int]:
-    """Run one sweep. With ``dispatch_inline`` queued calls are sent here; otherwise they are enqueued."""
+def cancellations_sweep(*, dispatch_inline: bool = True, queued_older_than: float = 0,
+                        redispatch_after: float = 0) -> dict[str, int]:
+    """Run one sweep. With ``dispatch_inline`` queued calls are sent here; otherwise they are enqueued.
+
+    A queued call never published (its on-commit enqueue was lost) is taken once ``queued_older_than`` seconds
+    old; one already published only ``redispatch_after`` seconds after its dispatch was due, so a long queue in
+    the broker or a pace's wait is not published again and again.
+    """
     now = timezone.now()
     report = {
         "stale_sends": _stale_sends_release(now),
@@ -68,8 +75,9 @@ def cancellations_sweep(*, dispatch_inline: bool = True, queued_older_than: floa
     report["verified"] = sum(cancellations_verify().values())
     report["planned_calls"] = _unplanned_plan()
     queued = list(MarketplaceCall.objects.filter(
+        Q(dispatch_expected_at__isnull=True, created_at__lte=timezone.now() - timedelta(seconds=queued_older_than))
+        | Q(dispatch_expected_at__lte=timezone.now() - timedelta(seconds=redispatch_after)),
         state=CallState.QUEUED, operation="cancel",
-        created_at__lte=timezone.now() - timedelta(seconds=queued_older_than),
     ).order_by("pk").values_list("pk", flat=True)[:500])
     if dispatch_inline:
         report["sent"] = sum(1 for pk in queued if call_dispatch(call_id=pk) == "sent")

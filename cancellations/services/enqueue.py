@@ -11,12 +11,14 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Task
 from django.core.signals import request_finished, request_started
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 
 from backoffice.celery import app as celery_app
 
@@ -76,6 +78,9 @@ def calls_enqueue(call_ids: Sequence[int]) -> None:
     from ..tasks import call_dispatch_task, calls_fan_out_task
 
     ids = list(call_ids)
+    if not ids:
+        return
+    _dispatch_expected(ids, timezone.now())
     if celery_app.conf.task_always_eager:
         for call_id in ids:  # in process: no message to save, and the pool sends them side by side
             task_submit(call_dispatch_task, call_id)
@@ -94,11 +99,19 @@ def calls_fan_out(call_ids: Sequence[int]) -> None:
             call_dispatch_task.apply_async((call_id,), producer=producer)
 
 
+def _dispatch_expected(call_ids: Sequence[int], when: datetime) -> None:
+    """Note when the dispatch about to be published should run, so the sweep leaves it alone until long after."""
+    from ..models import CallState, MarketplaceCall
+
+    MarketplaceCall.objects.filter(pk__in=call_ids, state=CallState.QUEUED).update(dispatch_expected_at=when)
+
+
 def call_dispatch_later(call_id: int, seconds: float) -> None:
     """Dispatch this call again in ``seconds`` (its account's pace said wait); inline, the sweeper does."""
     from ..tasks import call_dispatch_task
 
     if not celery_app.conf.task_always_eager:
+        _dispatch_expected([call_id], timezone.now() + timedelta(seconds=seconds))
         call_dispatch_task.apply_async((call_id,), countdown=seconds)
     elif embedded_pool() is not None:
         embedded_submit_later(seconds, call_dispatch_task.delay, call_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -422,3 +423,24 @@ def test_periodic_sweep_task_enqueues_calls_left_queued(fake, mirakl_order, djan
     assert cancellations_sweep_task()["enqueued"] == 1
     c.refresh_from_db()
     assert c.status == "confirmed" and len(fake.sent) == 1
+
+
+def test_the_periodic_sweep_leaves_published_calls_alone_until_their_message_is_long_overdue(
+        fake, mirakl_order, django_capture_on_commit_callbacks, settings):
+    """A long queue in the broker (or a pace's wait) is not published again at every sweep: only a lost one."""
+    from cancellations.services.enqueue import calls_enqueue
+    from cancellations.tasks import cancellations_sweep_task
+
+    line1, _ = _lines(mirakl_order)
+    with django_capture_on_commit_callbacks(execute=False):
+        _request([line1], quantity=1)
+    call = MarketplaceCall.objects.get(operation="cancel")
+    with mock.patch("cancellations.services.enqueue.task_submit") as published:  # the message waits in a queue
+        calls_enqueue([call.pk])
+        MarketplaceCall.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+        assert cancellations_sweep_task()["enqueued"] == 0
+        MarketplaceCall.objects.update(dispatch_expected_at=timezone.now() - timedelta(
+            seconds=settings.CALL_REDISPATCH_AFTER_SECONDS + 1))
+        assert cancellations_sweep_task()["enqueued"] == 1  # long overdue: taken as lost, published again
+        assert cancellations_sweep_task()["enqueued"] == 0  # ... once
+    assert published.call_count == 2
