@@ -21,7 +21,7 @@ def cancellations_confirm(pairs: Sequence[tuple[Cancellation, LineResult | None]
     if not pairs:
         return
     relations_load([c for c, _ in pairs], "account")
-    lines = {line.pk: line for line in OrderLine.objects.select_for_update().filter(
+    lines = {line.pk: line for line in OrderLine.objects.select_for_update().defer("raw").filter(
         pk__in={c.line_id for c, _ in pairs})}
     for c, result in pairs:
         line = lines[c.line_id]

@@ -42,7 +42,8 @@ def _claim(call_id: int, account: MarketplaceAccount) -> tuple[MarketplaceCall, 
         if not MarketplaceCall.objects.filter(pk=call_id, state=CallState.QUEUED).update(
                 state=CallState.SENDING, claimed_at=now):
             return None
-        members = list(Cancellation.objects.select_related("line__order")
+        # The marketplace's payloads (raw) are what a sync stored for people to read: a send needs none of it.
+        members = list(Cancellation.objects.select_related("line__order").defer("line__raw", "line__order__raw")
                        .filter(calls=call_id, status=CancellationStatus.PENDING).order_by("pk"))
         if not members:
             MarketplaceCall.objects.filter(pk=call_id).update(state=CallState.ERROR, completed_at=now,
