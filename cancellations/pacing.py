@@ -3,8 +3,11 @@
 Per account: at most ``cap`` sends at once (default ``MARKETPLACE_MAX_CONCURRENT_SENDS``, 16), reached by a slow
 start (2 at first, one more per answered send), and an optional rate (sends per second, spaced evenly). A 429
 pauses the whole account until its ``Retry-After``; then the pace restarts at a fraction of what was going
-through (and half the sends in flight) and ramps back up with each answered send. Neither marketplace
-publishes numbers for cancel calls, so the defaults set no rate; an account's own figures override them.
+through (and half the sends in flight) and ramps back up with each answered send. One burst lowers the pace
+once: the 429s of sends that left before the pace was lowered (other workers' sends already on the wire)
+extend the pause but lower nothing again, so more workers never mean a slower pace or more 429s after it.
+Neither marketplace publishes numbers for cancel calls, so the defaults set no rate; an account's own figures
+override them.
 
 The state lives where every worker sees it: Redis with a broker (one key per account, updated in a WATCH/MULTI
 transaction, expiring when idle), process memory in the embedded default (one process sends). Because every
@@ -30,7 +33,7 @@ T = TypeVar("T")
 #: A send holds its slot at most this long (a worker that died mid-send frees it then).
 LEASE_SECONDS = 120.0
 #: After a 429 the pace restarts at this fraction of the rate that was going through...
-THROTTLE_BACKOFF = 0.8
+THROTTLE_BACKOFF = 0.9
 #: ...and grows by this fraction with every answered send, until no limit is left.
 RAMP_PER_SEND = 0.005
 MIN_RATE = 0.2
@@ -42,8 +45,14 @@ START_WINDOW = 2.0
 WINDOW_CEILING = 10_000.0
 #: Under a rate, how far behind schedule sends may catch up (a burst of at most rate x this).
 CATCH_UP_SECONDS = 0.5
-#: Recent send starts kept to estimate the rate that was going through when a 429 came.
+#: Recent send starts kept to estimate the rate that was going through when a 429 came (a refused send's start
+#: is taken out: it did not go through)...
 RECENT_STARTS = 50
+#: ...over the last RECENT_SECONDS; a marketplace's limit lets a burst through (typically RATE_HORIZON seconds'
+#: worth), so a burst from idle says how much a second allows, not how fast it may go (``_rate_lowered``).
+RECENT_SECONDS = 2.0
+RATE_HORIZON = 1.0
+BURST_MARGIN = 0.95
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class PaceState:
     recent: list[float] = field(default_factory=list)  # the last send starts
     throttled: int = 0  # 429s received
     window: float = START_WINDOW  # sends in flight allowed now: starts small, +1 per answer, halved by a 429
+    lowered_at: float = 0.0  # when a 429 last lowered the pace: older sends' 429s do not lower it again
+    lowered_from: float | None = None  # the learnt pace before that lowering (None: there was none)
 
     def rate(self, limits: Limits) -> float | None:
         rates = [r for r in (limits.rate, self.adaptive_rate) if r]
@@ -107,16 +118,26 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
             retry_after: float | None = None) -> None:
     """Free the slot; a 429 pauses the account and lowers the pace, an answer ramps it back up."""
     in_flight = len(state.slots)
-    state.slots.pop(token, None)
+    expiry = state.slots.pop(token, None)
     if throttled:
+        started = expiry - LEASE_SECONDS if expiry is not None else now
+        for t in state.recent:
+            if abs(t - started) < 1e-6:  # (the lease expiry less the lease: the start, give or take rounding)
+                state.recent.remove(t)  # refused: it did not go through
+                break
         state.throttled += 1
-        state.window = max(1.0, in_flight / 2)
         state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
-        going = _recent_rate(state.recent, now)
-        known = [r for r in (state.adaptive_rate, going) if r]
-        if known:  # too few recent sends to tell a rate: the pause alone
-            state.adaptive_rate = max(MIN_RATE, min(known) * THROTTLE_BACKOFF)
         state.next_at = max(state.next_at, state.paused_until)
+        if started < state.lowered_at:
+            # Sent before this burst's first 429 lowered the pace: the same burst, not a new one. It only tells
+            # that less went through then than was counted: the same lowering, counted again without it.
+            lowered = _rate_lowered(state.recent, state.lowered_at, state.lowered_from)
+            if lowered and state.adaptive_rate:
+                state.adaptive_rate = min(state.adaptive_rate, lowered)
+            return
+        state.lowered_at, state.lowered_from = now, state.adaptive_rate
+        state.window = max(1.0, in_flight / 2)
+        state.adaptive_rate = _rate_lowered(state.recent, now, state.adaptive_rate) or state.adaptive_rate
         return
     state.window = min(state.window + 1, WINDOW_CEILING)
     if state.adaptive_rate:
@@ -125,12 +146,30 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
             state.adaptive_rate = None
 
 
-def _recent_rate(starts: list[float], now: float, window: float = 2.0) -> float | None:
-    """Sends per second started over the last ``window`` seconds (None when too few to tell)."""
-    last = [t for t in starts if now - window <= t <= now]
+def pause(state: PaceState, now: float, *, retry_after: float | None) -> None:
+    """A 429 on a call that is not a send (a read-back, a sync): the account's sends wait for its Retry-After
+    too. Nothing is learnt about the sends' pace from it."""
+    state.throttled += 1
+    state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
+    state.next_at = max(state.next_at, state.paused_until)
+
+
+def _rate_lowered(starts: list[float], now: float, paced: float | None) -> float | None:
+    """The pace after a 429 at ``now``, from the sends that went through over the last RECENT_SECONDS and the
+    learnt pace they went at (``paced``). None when too few sends tell nothing: then the pause alone.
+
+    Paced sends: a fraction (THROTTLE_BACKOFF) of the pace and of what went through. Unpaced sends (nothing
+    learnt yet) are a burst the marketplace let through: its limit allows about RATE_HORIZON seconds' worth at
+    once plus its rate meanwhile, so n sends started over s seconds, then a refusal, tell about
+    (n + 1/2) / (s + RATE_HORIZON) a second, kept with a small margin."""
+    last = [t for t in starts if now - RECENT_SECONDS <= t <= now]
     if len(last) < 2:
-        return None
-    return len(last) / window
+        return max(MIN_RATE, paced * THROTTLE_BACKOFF) if paced else None
+    span = max(last) - min(last)
+    if not paced:
+        return max(MIN_RATE, (len(last) + 0.5) / (span + RATE_HORIZON) * BURST_MARGIN)
+    going = (len(last) - 1) / max(span, RATE_HORIZON)
+    return max(MIN_RATE, min(paced, going) * THROTTLE_BACKOFF)
 
 
 # ------------------------------------------------------------------------------------------- stores
@@ -157,28 +196,52 @@ class LocalStore:
             self._states.clear()
 
 
+#: Compare and set, in one round trip: write ARGV[2] if the key still holds ARGV[1] (empty: no key), answering
+#: nil; else write nothing and answer what the key holds now.
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then
+  return current
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return false
+"""
+
+
 class RedisStore:
-    """Pace states in Redis, shared by every worker process and machine."""
+    """Pace states in Redis, shared by every worker process and machine.
+
+    An update is one round trip when nobody else wrote the state since this process last saw it: the change is
+    computed from that last seen value and written by a compare-and-set script, which answers the state as it is
+    when someone else wrote meanwhile (then the change is computed again from it, as a WATCH/MULTI transaction
+    would). Another process's WATCH/MULTI on the same key sees these writes too."""
 
     def __init__(self, url: str) -> None:
         import redis
 
         self.redis = redis.Redis.from_url(url)
+        self._compare_and_set = self.redis.register_script(_COMPARE_AND_SET)
+        self._seen: dict[str, bytes] = {}  # key -> the value this process last read or wrote (a guess)
+        self._locks: dict[str, threading.Lock] = {}  # this process's threads update a key one at a time
 
     def _key(self, account_id: int) -> str:
         return f"backoffice:pace:{account_id}"
 
     def update(self, account_id: int, change: Callable[[PaceState], T]) -> T:
         key = self._key(account_id)
-
-        def transaction(pipe: Any) -> T:
-            state = _state_load(pipe.get(key))
-            result = change(state)
-            pipe.multi()
-            pipe.set(key, json.dumps(state.__dict__), ex=int(LEASE_SECONDS * 30))
-            return result
-
-        return self.redis.transaction(transaction, key, value_from_callable=True)
+        with self._locks.setdefault(key, threading.Lock()):
+            raw = self._seen.get(key)
+            if raw is None:
+                raw = self.redis.get(key) or b""
+            while True:
+                state = _state_load(raw)
+                result = change(state)
+                new = json.dumps(state.__dict__).encode()
+                current = self._compare_and_set(keys=[key], args=[raw, new, int(LEASE_SECONDS * 30)])
+                if current is None:
+                    self._seen[key] = new
+                    return result
+                raw = current  # another process wrote first: compute the change again from its state
 
     def read(self, account_id: int) -> PaceState:
         return _state_load(self.redis.get(self._key(account_id)))
@@ -186,6 +249,7 @@ class RedisStore:
     def clear(self) -> None:
         for key in self.redis.scan_iter(self._key("*")):  # type: ignore[arg-type]
             self.redis.delete(key)
+        self._seen.clear()
 
 
 def _state_load(raw: bytes | None) -> PaceState:
@@ -253,6 +317,16 @@ def send_permit(account_id: int, limits: Limits, *, max_wait: float = 1.0) -> Se
         if grant.wait >= left:
             return grant.wait
         time.sleep(grant.wait)
+
+
+def account_throttled(account_id: int, *, retry_after: float | None) -> None:
+    """A call of the account other than a send (a read-back, a sync) got a 429: pause the account's sends."""
+    pace_store().update(account_id, lambda s: pause(s, time.time(), retry_after=retry_after))
+
+
+def account_paused_for(account_id: int) -> float:
+    """Seconds the account's calls still wait after a 429 (0: not paused)."""
+    return max(pace_store().read(account_id).paused_until - time.time(), 0.0)
 
 
 @dataclass(frozen=True)

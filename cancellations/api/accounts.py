@@ -6,6 +6,8 @@ shape per marketplace (its credentials per auth mode and its options), derived f
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 
 from django.db import transaction
@@ -17,6 +19,7 @@ from ..marketplaces.base import ConfigurationError, validate_base_url
 from ..marketplaces.registry import spec_for, specs
 from ..marketplaces.spec import MarketplaceSpec, OptionField
 from ..models import MarketplaceAccount, Source
+from ..pacing import account_pace_of
 from ..services.account_changes import (
     REBIND_MESSAGE,
     account_change_record,
@@ -31,20 +34,58 @@ class CredentialsField(serializers.JSONField):
     """Write-only; the shape depends on the marketplace (and its auth mode)."""
 
 
+class PaceSerializer(serializers.Serializer):
+    """The account's sending pace now, shared by every worker (read-only)."""
+
+    sending = serializers.IntegerField(help_text="Cancel calls in flight now.")
+    cap = serializers.IntegerField(help_text="Most cancel calls in flight at once (the account's or the default).")
+    rate = serializers.FloatField(allow_null=True, help_text="Cancel calls per second now: the configured limit "
+                                                              "or the pace learnt from 429s, whichever is lower; "
+                                                              "null: no limit.")
+    paused_until = serializers.DateTimeField(allow_null=True, help_text="Sends wait until then after a 429.")
+    throttled = serializers.IntegerField(help_text="429 answers received lately.")
+
+
 class AccountSerializer(serializers.ModelSerializer):
     credentials = CredentialsField(write_only=True, required=False, help_text=CREDENTIALS_HELP)
     credentials_configured = serializers.SerializerMethodField()
     options = serializers.DictField(required=False, help_text="The marketplace's options; 'auth' is set from the "
                                                               "credentials.")
+    max_concurrent_sends = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=32767,
+        help_text="Most cancel calls in flight at once for this account, all workers together (null: the "
+                  "default, 16).",
+        error_messages={"min_value": "max_concurrent_sends must be at least 1 (null: the default).",
+                        "max_value": "max_concurrent_sends must be at most 32767.",
+                        "invalid": "max_concurrent_sends must be a whole number (null: the default)."})
+    rate_limit_per_second = serializers.DecimalField(
+        required=False, allow_null=True, max_digits=7, decimal_places=2, min_value=Decimal("0.01"),
+        help_text="Most cancel calls per second, if the marketplace gave this account a limit (null: none; a 429 "
+                  "still pauses the account for its Retry-After).",
+        error_messages={"min_value": "rate_limit_per_second must be above 0 (null: no limit).",
+                        "invalid": "rate_limit_per_second must be a number of calls per second, such as 4 or "
+                                   "0.5 (null: no limit).",
+                        "max_decimal_places": "rate_limit_per_second has at most 2 decimal places.",
+                        "max_digits": "rate_limit_per_second must be below 100000.",
+                        "max_whole_digits": "rate_limit_per_second must be below 100000."})
+    pace = serializers.SerializerMethodField()
 
     class Meta:
         model = MarketplaceAccount
-        fields = ["id", "name", "marketplace", "base_url", "enabled", "options", "last_synced_at",
-                  "last_error", "credentials_configured", "credentials"]
+        fields = ["id", "name", "marketplace", "base_url", "enabled", "options", "max_concurrent_sends",
+                  "rate_limit_per_second", "pace", "last_synced_at", "last_error", "credentials_configured",
+                  "credentials"]
         read_only_fields = ["last_synced_at", "last_error"]
 
     def get_credentials_configured(self, account: MarketplaceAccount) -> bool:
         return bool(account.credentials)
+
+    @extend_schema_field(PaceSerializer)
+    def get_pace(self, account: MarketplaceAccount) -> dict:
+        view = account_pace_of(account)
+        paused = datetime.fromtimestamp(view.paused_until, UTC) if view.paused_until else None
+        return PaceSerializer({"sending": view.sending, "cap": view.cap, "rate": view.rate, "paused_until": paused,
+                               "throttled": view.throttled}).data
 
     def validate_base_url(self, value: str) -> str:
         try:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from ..marketplaces.base import AccountError, LineOutcome, LineResult, MarketplaceError, TransientError
 from ..marketplaces.registry import backend_class, get_backend
 from ..models import Cancellation, CancellationStatus, MarketplaceAccount
+from ..pacing import account_paused_for, account_throttled
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
 from .events import account_error_record
@@ -59,11 +60,18 @@ def cancellations_verify(*, cancellation_ids: Sequence[int] | None = None) -> di
 def _verify_order(members: list[Cancellation]) -> str:
     order = members[0].line.order
     account = order.account
+    paused = account_paused_for(account.pk)
+    if paused:  # a 429 paused the account: its read-backs wait with its sends
+        Cancellation.objects.filter(pk__in=[c.pk for c in members]).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=paused))
+        return "paused"
     recorder = CallRecorder(account=account, cancellations=members)
     try:
         with get_backend(account, on_exchange=recorder.record) as backend:
             remote = backend.get_order(order.external_id)
     except MarketplaceError as exc:
+        if isinstance(exc, TransientError) and exc.status_code == 429:
+            account_throttled(account.pk, retry_after=exc.retry_after)  # the account's sends wait too
         _verify_failed(account, members, exc)
         return "unverified"
     remote_lines = {line.external_id: line for line in remote.lines}

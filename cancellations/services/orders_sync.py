@@ -15,10 +15,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import pricing
-from ..marketplaces.base import AccountError, MarketplaceError, MarketplaceOrder, MarketplaceOrderLine
+from ..marketplaces.base import (
+    AccountError,
+    MarketplaceError,
+    MarketplaceOrder,
+    MarketplaceOrderLine,
+    TransientError,
+)
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
 from ..money import TaxAmount, parts_to_json
+from ..pacing import account_throttled
 from .account_connection import account_next_step
 from .call_recording import CallRecorder
 from .drift import marketplace_cancellations_record
@@ -157,6 +164,8 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
                 report.pages += 1
                 orders_page_upsert(account=account, page=page, report=report)
     except MarketplaceError as exc:
+        if isinstance(exc, TransientError) and exc.status_code == 429:
+            account_throttled(account.pk, retry_after=exc.retry_after)  # the account's sends wait too
         error = f"Sync failed: {exc.code}: {exc.message[:500]}"
         if isinstance(exc, AccountError):
             error += f". {account_next_step(account, exc)}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cancellations.models import MarketplaceAccount
+from cancellations.pacing import account_throttled
 from tests.api.conftest import user_with
 from tests.factories import account_create
 
@@ -208,3 +210,45 @@ def test_credentials_of_an_unconfigured_marketplace_are_refused():
 
     with pytest.raises(ValidationError, match="Unknown marketplace 'amazon'"):
         credentials_validate("amazon", {"api_key": SECRET})
+
+
+def test_the_pace_settings_are_written_and_read_with_the_current_pace(account_admin, api):
+    client = api(account_admin)
+    response = client.post(URL, _mirakl(max_concurrent_sends=4, rate_limit_per_second="2.5"), format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["max_concurrent_sends"] == 4 and data["rate_limit_per_second"] == "2.50"
+    assert data["pace"] == {"sending": 0, "cap": 4, "rate": pytest.approx(2.5 * 0.95), "paused_until": None,
+                            "throttled": 0}
+    account = MarketplaceAccount.objects.get(pk=data["id"])
+    assert account.max_concurrent_sends == 4 and account.rate_limit_per_second == Decimal("2.50")
+    account_throttled(account.pk, retry_after=30)
+    response = client.patch(f"{URL}{account.pk}/", {"max_concurrent_sends": None, "rate_limit_per_second": None},
+                            format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["max_concurrent_sends"] is None and data["rate_limit_per_second"] is None
+    assert data["pace"]["cap"] == 16 and data["pace"]["rate"] is None and data["pace"]["throttled"] == 1
+    assert data["pace"]["paused_until"] is not None
+    account.refresh_from_db()
+    assert account.max_concurrent_sends is None and account.rate_limit_per_second is None
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("max_concurrent_sends", 0, "max_concurrent_sends must be at least 1 (null: the default)."),
+    ("max_concurrent_sends", -3, "max_concurrent_sends must be at least 1 (null: the default)."),
+    ("max_concurrent_sends", "many", "max_concurrent_sends must be a whole number (null: the default)."),
+    ("max_concurrent_sends", 100000, "max_concurrent_sends must be at most 32767."),
+    ("rate_limit_per_second", 0, "rate_limit_per_second must be above 0 (null: no limit)."),
+    ("rate_limit_per_second", "-1", "rate_limit_per_second must be above 0 (null: no limit)."),
+    ("rate_limit_per_second", "fast", "rate_limit_per_second must be a number of calls per second, such as 4 "
+                                      "or 0.5 (null: no limit)."),
+    ("rate_limit_per_second", "0.005", "rate_limit_per_second has at most 2 decimal places."),
+])
+def test_bad_pace_settings_are_a_400_naming_the_field(field, value, message, account_admin, api):
+    account = account_create(marketplace="mirakl")
+    response = api(account_admin).patch(f"{URL}{account.pk}/", {field: value}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {field: [message]}
+    account.refresh_from_db()
+    assert account.max_concurrent_sends is None and account.rate_limit_per_second is None
