@@ -95,6 +95,36 @@ def _ops(sellers):
             .annotate(n=Count("id")).order_by("operation"))
 
 
+def lookups_time(account, n: int = 500) -> None:
+    """The Walmart signature authentication query with the fault check: alone and then a separate EXISTS (as
+    before), with an ``Exists(OuterRef)`` annotation, and with the annotation the sandbox uses."""
+    from django.db.models import Exists, OuterRef
+
+    from cancellations.sandbox import state
+    from cancellations.sandbox.models import SandboxFault, SandboxSeller
+
+    consumer_id = account.credentials["consumer_id"]
+
+    def sellers():
+        return SandboxSeller.objects.filter(marketplace="walmart_ca", identifier=consumer_id).exclude(public_key_pem="")
+
+    forms = {
+        "seller, then the fault EXISTS": lambda: (sellers().first(), SandboxFault.objects.filter(
+            marketplace="walmart_ca", operation="cancel", remaining__gt=0).exists()),
+        "seller + Exists(OuterRef) annotation": lambda: sellers().annotate(pending=Exists(SandboxFault.objects.filter(
+            marketplace=OuterRef("marketplace"), operation="cancel", remaining__gt=0))).first(),
+        "seller + state.faults_pending": lambda: sellers().annotate(
+            **{state.FAULTS_PENDING: state.faults_pending("cancel")}).first(),
+    }
+    for label, run in forms.items():
+        for _ in range(20):
+            run()
+        cpu = time.thread_time()
+        for _ in range(n):
+            run()
+        print(f"{label:<40} {(time.thread_time() - cpu) / n * 1e6:7.0f} µs CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=100)
@@ -103,6 +133,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--dump", help="with --profile: also write the merged stats to this file")
+    parser.add_argument("--lookups", action="store_true",
+                        help="also time the authentication query's forms in this thread (thread CPU per query)")
     args = parser.parse_args()
     tb.django_setup(broker=not args.sqlite)
     from django.core.servers import basehttp
@@ -151,6 +183,8 @@ def main() -> None:
     for account, label in ((walmart_sig, "walmart signature sync"), (walmart_oauth, "walmart oauth sync"),
                            (mirakl, "mirakl sync")):
         measured(label, [account], lambda account=account: orders_sync(account=account))
+    if args.lookups:
+        lookups_time(walmart_sig)
     if args.profile and _stats and args.dump:
         _stats[0].dump_stats(args.dump)
     if args.profile and _stats:

@@ -34,8 +34,11 @@ T = TypeVar("T")
 LEASE_SECONDS = 120.0
 #: After a 429 the pace restarts at this fraction of the rate that was going through...
 THROTTLE_BACKOFF = 0.9
-#: ...and grows by this fraction with every answered send, until no limit is left.
+#: ...and grows by this fraction with every answered send, until no limit is left; PROBE_RAMP times slower from
+#: the rate a paced send last met a 429 at up to PROBE_ZONE times it, where the next 429 is likely.
 RAMP_PER_SEND = 0.005
+PROBE_RAMP = 0.2
+PROBE_ZONE = 1.25
 MIN_RATE = 0.2
 #: An adaptive pace above this many sends/s is no longer a limit: it is dropped.
 RAMP_CEILING = 1000.0
@@ -72,6 +75,7 @@ class PaceState:
     window: float = START_WINDOW  # sends in flight allowed now: starts small, +1 per answer, halved by a 429
     lowered_at: float = 0.0  # when a 429 last lowered the pace: older sends' 429s do not lower it again
     lowered_from: float | None = None  # the learnt pace before that lowering (None: there was none)
+    ceiling: float | None = None  # the rate paced sends last met a 429 at: the ramp slows just above it
 
     def rate(self, limits: Limits) -> float | None:
         rates = [r for r in (limits.rate, self.adaptive_rate) if r]
@@ -138,12 +142,15 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
         state.lowered_at, state.lowered_from = now, state.adaptive_rate
         state.window = max(1.0, in_flight / 2)
         state.adaptive_rate = _rate_lowered(state.recent, now, state.adaptive_rate) or state.adaptive_rate
+        if state.lowered_from and state.adaptive_rate:  # paced: the 429 came at about the rate it lowered from
+            state.ceiling = state.adaptive_rate / THROTTLE_BACKOFF
         return
     state.window = min(state.window + 1, WINDOW_CEILING)
     if state.adaptive_rate:
-        state.adaptive_rate *= 1 + RAMP_PER_SEND
+        probing = state.ceiling and state.ceiling <= state.adaptive_rate < state.ceiling * PROBE_ZONE
+        state.adaptive_rate *= 1 + RAMP_PER_SEND * (PROBE_RAMP if probing else 1)
         if state.adaptive_rate > RAMP_CEILING:
-            state.adaptive_rate = None
+            state.adaptive_rate = state.ceiling = None
 
 
 def pause(state: PaceState, now: float, *, retry_after: float | None) -> None:

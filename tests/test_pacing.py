@@ -200,3 +200,20 @@ def test_updates_from_two_processes_both_count_and_an_expired_state_starts_afres
     if isinstance(store, pacing.RedisStore):
         store.redis.delete(store._key(3))  # expired while idle
         assert store.update(3, count) == 1
+
+
+def test_the_ramp_slows_just_above_the_rate_paced_sends_met_a_429_at():
+    state, limits = PaceState(window=100, adaptive_rate=5.0), Limits(cap=16)
+    grants = [acquire(state, limits, 100.0 + n * 0.2, max_wait=1).token for n in range(11)]  # 5/s for 2 s
+    release(state, grants[-1], 102.05, throttled=True, retry_after=1)
+    ceiling = state.ceiling
+    assert ceiling == pytest.approx(5.0) and state.adaptive_rate == pytest.approx(5.0 * pacing.THROTTLE_BACKOFF)
+    before = state.adaptive_rate
+    release(state, grants[0], 103.1)  # below the rate of the 429: the usual ramp
+    assert state.adaptive_rate == pytest.approx(before * (1 + pacing.RAMP_PER_SEND))
+    state.adaptive_rate = ceiling * 1.1  # just above it, where the next 429 is likely: slowly
+    release(state, grants[1], 103.2)
+    assert state.adaptive_rate == pytest.approx(ceiling * 1.1 * (1 + pacing.RAMP_PER_SEND * pacing.PROBE_RAMP))
+    state.adaptive_rate = ceiling * pacing.PROBE_ZONE  # well above it: the usual ramp again
+    release(state, grants[2], 103.3)
+    assert state.adaptive_rate == pytest.approx(ceiling * pacing.PROBE_ZONE * (1 + pacing.RAMP_PER_SEND))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import BooleanField, F
+from django.db.models.expressions import RawSQL
 
 from .models import SandboxCancel, SandboxFault, SandboxRequest, SandboxSeller
 
@@ -11,12 +12,20 @@ from .models import SandboxCancel, SandboxFault, SandboxRequest, SandboxSeller
 FAULTS_PENDING = "sandbox_faults_pending"
 
 
-def faults_pending(operation: str, marketplace: str = "marketplace") -> Exists:
-    """For an emulator's authentication query (``.annotate(**{FAULTS_PENDING: ...})``): whether any fault of
-    the seller's marketplace (``marketplace``: the path to it from the query's model) waits for this operation.
-    ``fault_take`` then needs no statement of its own in the usual case, where none does."""
-    return Exists(SandboxFault.objects.filter(marketplace=OuterRef(marketplace), operation=operation,
-                                              remaining__gt=0))
+def faults_pending(operation: str) -> RawSQL:
+    """For an emulator's authentication query (``.annotate(**{FAULTS_PENDING: ...})``, on the sellers or
+    joining them once): whether any fault of the seller's marketplace waits for this operation. ``fault_take``
+    then needs no statement of its own in the usual case, where none does.
+
+    Plain SQL rather than ``Exists(...OuterRef...)``: building and compiling that subquery cost ≈ 0.6 ms of CPU
+    per request, more than the statement it saves (≈ 0.3 ms); this costs ≈ 0.1 ms.
+    """
+    fault, seller = SandboxFault._meta.db_table, SandboxSeller._meta.db_table
+    return RawSQL(
+        f'EXISTS (SELECT 1 FROM "{fault}" WHERE "{fault}"."marketplace" = "{seller}"."marketplace" '
+        f'AND "{fault}"."operation" = %s AND "{fault}"."remaining" > 0)',
+        [operation], output_field=BooleanField(),
+    )
 
 
 def fault_take(*, marketplace: str, operation: str, seller: SandboxSeller | None) -> SandboxFault | None:

@@ -176,7 +176,7 @@ def _authenticate_token(call: Call) -> SandboxSeller:
     found = (
         SandboxToken.objects.select_related("seller")
         .filter(token_sha256=secret_digest(token), expires_at__gt=timezone.now())
-        .annotate(**{state.FAULTS_PENDING: state.faults_pending(call.operation, "seller__marketplace")}).first()
+        .annotate(**{state.FAULTS_PENDING: state.faults_pending(call.operation)}).first()
     )
     if found is None:
         raise _unauthorized("The access token is invalid or has expired.")

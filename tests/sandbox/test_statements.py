@@ -15,8 +15,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from cancellations.marketplaces.walmart_ca.signing import sign
 from cancellations.sandbox import mirakl, provision, walmart
-from cancellations.sandbox.models import SandboxCancel, SandboxOrder, SandboxToken, secret_digest
+from cancellations.sandbox.models import (
+    FaultKind,
+    SandboxCancel,
+    SandboxFault,
+    SandboxOrder,
+    SandboxToken,
+    secret_digest,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +130,47 @@ def test_the_fault_check_is_read_with_the_seller_not_on_its_own(client):
         alone = [q["sql"] for q in queries
                  if "sandbox_sandboxfault" in q["sql"] and "sandbox_sandboxseller" not in q["sql"]]
         assert alone == [], name
+
+
+@pytest.mark.parametrize("path", ["mirakl key", "walmart token", "walmart client credentials", "walmart signature"])
+def test_a_waiting_fault_is_seen_through_every_authentication_query(client, path):
+    """The fault check read with the seller names the seller's table as each authentication query has it."""
+    wm = {"WM_QOS.CORRELATION_ID": "c-1", "WM_SVC.NAME": "Walmart Marketplace", "Accept": "application/json"}
+    if path == "mirakl key":
+        seller = provision.seller_register(marketplace="mirakl", credentials={"api_key": MIRAKL_KEY}, options={})
+        operation, send = "reasons", lambda: client.get("/sandbox/mirakl/api/reasons",
+                                                        headers={"Authorization": MIRAKL_KEY})
+    elif path == "walmart signature":
+        key = provision.walmart_private_key_generate()
+        seller = provision.seller_register(marketplace="walmart_ca", options={"auth": "signature"}, credentials={
+            "auth": "signature", "consumer_id": "statements", "channel_type": "c", "private_key": key})
+        url = "http://testserver/sandbox/walmart/v3/ca/orders/5801000000011"
+        stamp = str(int(timezone.now().timestamp() * 1000))
+        operation, send = "get_order", lambda: client.get(url, headers={
+            "WM_CONSUMER.ID": "statements", "WM_CONSUMER.CHANNEL.TYPE": "c", "WM_SEC.TIMESTAMP": stamp,
+            "WM_SEC.AUTH_SIGNATURE": sign(consumer_id="statements", url=url, method="GET", timestamp_ms=stamp,
+                                          private_key=key), **wm})
+    else:
+        seller = provision.seller_register(
+            marketplace="walmart_ca", credentials={"auth": "oauth", "client_id": "statements", "client_secret": "s"},
+            options={"auth": "oauth"})
+        if path == "walmart token":
+            SandboxToken.objects.create(seller=seller, token_sha256=secret_digest(WALMART_TOKEN),
+                                        expires_at=timezone.now() + timedelta(minutes=15))
+            operation, send = "get_order", lambda: client.get(
+                "/sandbox/walmart/v3/orders/5801000000011",
+                headers={"WM_SEC.ACCESS_TOKEN": WALMART_TOKEN, "WM_MARKET": "ca", **wm})
+        else:
+            operation, send = "token", lambda: client.post(
+                "/sandbox/walmart/v3/token", data={"grant_type": "client_credentials"},
+                headers={"Authorization": "Basic c3RhdGVtZW50czpz", **wm})  # base64("statements:s")
+    if seller.marketplace == "walmart_ca":
+        walmart.orders_seed(seller)
+    SandboxFault.objects.create(seller=None, marketplace=seller.marketplace, operation="other",
+                                kind=FaultKind.SERVER_ERROR)
+    assert send().status_code == 200  # a fault for another operation is not this one's
+    SandboxFault.objects.create(seller=seller, marketplace=seller.marketplace, operation=operation,
+                                kind=FaultKind.RATE_LIMIT, params={"retry_after": 7})
+    answer = send()
+    assert (answer.status_code, answer["Retry-After"]) == (429, "7")
+    assert send().status_code == 200  # used up
