@@ -177,6 +177,32 @@ def database_recreate() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+#: When the answer to the last request of each path was completely written (the server then closes it, which is
+#: when Django's ``request_finished`` lets background work start).
+ANSWERS_SENT: dict[str, object] = {}
+
+
+def _answer_clock(app):
+    """Wrap a WSGI app so ``ANSWERS_SENT`` records when each answer was written out."""
+    from django.utils import timezone
+
+    def clocked(environ, start_response):
+        result = app(environ, start_response)
+        path = environ["PATH_INFO"]
+
+        class Closing:
+            def __iter__(self):
+                return iter(result)
+
+            def close(self) -> None:
+                ANSWERS_SENT[path] = timezone.now()
+                result.close()
+
+        return Closing()
+
+    return clocked
+
+
 def serve() -> str:
     """The whole app (API, admin, sandbox) on a free loopback port, many threads, quiet."""
     from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler, get_internal_wsgi_application
@@ -188,14 +214,8 @@ def serve() -> str:
     ThreadedWSGIServer.request_queue_size = 128
     server = ThreadedWSGIServer(("127.0.0.1", 0), Quiet)
     server.daemon_threads = True
-    server.set_app(get_internal_wsgi_application())
+    server.set_app(_answer_clock(get_internal_wsgi_application()))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:  # let Walmart's WM_* headers through the development server
-        from cancellations.sandbox.walmart import dev_server_keep_wm_headers
-
-        dev_server_keep_wm_headers()
-    except ImportError:
-        pass
     return f"http://127.0.0.1:{server.server_port}"
 
 
@@ -456,9 +476,11 @@ def api(*, mode: str, latency_ms: int) -> dict:
             asked, started = timezone.now(), time.perf_counter()
             answer = session.post(f"{base}/api/cancellations/", timeout=120, stream=True, json={
                 "lines": [{"line": line.pk, "quantity": 1} for line in chosen], "reason": "CANCEL_BY_SELLER"})
-            answered = timezone.now()  # the answer's headers are in
             answer.content  # noqa: B018 (read the body)
             results[size] = time.perf_counter() - started
+            # The server's clock, not this thread's: the sends start on other threads of this process as soon as
+            # the answer is out, and may get the interpreter before this thread notes the time it arrived.
+            answered = ANSWERS_SENT["/api/cancellations/"]
             # This request's marketplace calls (its purchase orders) the sandbox had logged before the answer.
             orders = Q()
             for order_id in {line.order.external_id for line in chosen}:
