@@ -46,7 +46,7 @@ def orders_sync_task(account_id: int, since_iso: str | None = None) -> dict:
     try:
         return orders_sync(account=account, since=since).as_dict()
     except MarketplaceError as exc:  # already recorded on the account; a retry is the next periodic sync
-        return {"account": account.name, "error": f"{exc.code}: {exc.message[:500]}"}
+        return {"account": account.name, "error": exc.summary()}
 
 
 @shared_task(ignore_result=True)

@@ -190,6 +190,15 @@ class MarketplaceError(Exception):
         self.code = code
         self.status_code = status_code
 
+    @property
+    def throttled(self) -> bool:
+        """The marketplace's rate limit refused the call (429): the account's pace must wait."""
+        return self.status_code == 429
+
+    def summary(self, limit: int = 500) -> str:
+        """``code: message`` for an account's or a task's error line, the message cut at ``limit``."""
+        return f"{self.code}: {self.message[:limit]}"
+
 
 class TransientError(MarketplaceError):
     """Worth retrying later: 429, 5xx, timeouts, connection errors.

@@ -27,7 +27,7 @@ def account_next_step(account: MarketplaceAccount, exc: MarketplaceError) -> str
                 f"{credentials}{how} belong to this seller account and have API access.")
     if isinstance(exc, AccountError):
         return f"Next step: check the {credentials}{how} and enter them again in the account form."
-    if isinstance(exc, TransientError) and exc.status_code == 429:
+    if exc.throttled:
         return "Next step: the marketplace is rate limiting this account; test again in a minute."
     if isinstance(exc, TransientError) and exc.status_code is None:
         return f"Next step: {account.base_url} could not be reached; check the base URL, then test again."
@@ -47,7 +47,7 @@ def account_connection_test(*, account: MarketplaceAccount) -> tuple[bool, str]:
             result, ok = backend.connection_test(), True
     except MarketplaceError as exc:
         where = f"HTTP {exc.status_code} " if exc.status_code else ""
-        result, ok = f"Failed: {where}{exc.code}: {exc.message[:300]}. {account_next_step(account, exc)}", False
+        result, ok = f"Failed: {where}{exc.summary(300)}. {account_next_step(account, exc)}", False
         account_problem = isinstance(exc, AccountError)
     with transaction.atomic():
         MarketplaceAccount.objects.filter(pk=account.pk).update(

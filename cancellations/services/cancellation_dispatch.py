@@ -115,7 +115,7 @@ def _cancel_send(permit: SendPermit, account: MarketplaceAccount, recorder: Call
             baselines_refresh(account=account, members=members, backend=backend)
             return backend.cancel_lines([line_cancel_from(c) for c in members])
     except TransientError as exc:
-        if exc.status_code == 429:
+        if exc.throttled:
             permit.release(throttled=True, retry_after=exc.retry_after)
         raise
     finally:

@@ -70,7 +70,7 @@ def _verify_order(members: list[Cancellation]) -> str:
         with get_backend(account, on_exchange=recorder.record) as backend:
             remote = backend.get_order(order.external_id)
     except MarketplaceError as exc:
-        if isinstance(exc, TransientError) and exc.status_code == 429:
+        if exc.throttled:
             account_throttled(account.pk, retry_after=exc.retry_after)  # the account's sends wait too
         _verify_failed(account, members, exc)
         return "unverified"
@@ -172,7 +172,7 @@ def _verify_failed(account: MarketplaceAccount, members: list[Cancellation], exc
                                  message=f"Could not read the order back yet: {exc.message[:300]}")
         return
     if isinstance(exc, AccountError):
-        account_error_record(account_id=account.pk, error=f"{exc.code}: {exc.message[:500]}")
+        account_error_record(account_id=account.pk, error=exc.summary())
     # Still unknown whether it applied: never resend on our own; a person decides (retry or verify again).
     cancellations_transition(
         members, CancellationStatus.FAILED, error_code=OUTCOME_UNVERIFIED,

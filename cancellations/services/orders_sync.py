@@ -20,7 +20,6 @@ from ..marketplaces.base import (
     MarketplaceError,
     MarketplaceOrder,
     MarketplaceOrderLine,
-    TransientError,
 )
 from ..marketplaces.registry import get_backend
 from ..models import MarketplaceAccount, Order, OrderLine
@@ -164,9 +163,9 @@ def orders_sync(*, account: MarketplaceAccount, since: datetime | None = None) -
                 report.pages += 1
                 orders_page_upsert(account=account, page=page, report=report)
     except MarketplaceError as exc:
-        if isinstance(exc, TransientError) and exc.status_code == 429:
+        if exc.throttled:
             account_throttled(account.pk, retry_after=exc.retry_after)  # the account's sends wait too
-        error = f"Sync failed: {exc.code}: {exc.message[:500]}"
+        error = f"Sync failed: {exc.summary()}"
         if isinstance(exc, AccountError):
             error += f". {account_next_step(account, exc)}"
             account_error_record(account_id=account.pk, error=error)  # with its event and alert
