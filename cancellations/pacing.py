@@ -9,9 +9,10 @@ extend the pause but lower nothing again, so more workers never mean a slower pa
 Neither marketplace publishes numbers for cancel calls, so the defaults set no rate; an account's own figures
 override them.
 
-The state lives where every worker sees it: Redis with a broker (one key per account, updated in a WATCH/MULTI
-transaction, expiring when idle), process memory in the embedded default (one process sends). Because every
-worker asks the same state before sending, more workers never mean more sends at once or a faster pace.
+The state lives where every worker sees it: Redis with a broker (one key per account, updated by a
+compare-and-set script, expiring when idle), process memory in the embedded default (one process sends).
+Because every worker asks the same state before sending, more workers never mean more sends at once or a
+faster pace.
 Clocks are the machines' wall clocks (``time.time``): keep workers' clocks synchronised (NTP) as usual.
 """
 
@@ -129,9 +130,7 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
             if abs(t - started) < 1e-6:  # (the lease expiry less the lease: the start, give or take rounding)
                 state.recent.remove(t)  # refused: it did not go through
                 break
-        state.throttled += 1
-        state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
-        state.next_at = max(state.next_at, state.paused_until)
+        pause(state, now, retry_after=retry_after)
         if started < state.lowered_at:
             # Sent before this burst's first 429 lowered the pace: the same burst, not a new one. It only tells
             # that less went through then than was counted: the same lowering, counted again without it.
@@ -154,8 +153,8 @@ def release(state: PaceState, token: str, now: float, *, throttled: bool = False
 
 
 def pause(state: PaceState, now: float, *, retry_after: float | None) -> None:
-    """A 429 on a call that is not a send (a read-back, a sync): the account's sends wait for its Retry-After
-    too. Nothing is learnt about the sends' pace from it."""
+    """Count a 429 and make the account's sends wait for its Retry-After. Alone (a 429 on a read-back or a sync,
+    not a send), nothing is learnt about the sends' pace."""
     state.throttled += 1
     state.paused_until = max(state.paused_until, now + (retry_after if retry_after else 1.0))
     state.next_at = max(state.next_at, state.paused_until)
