@@ -20,7 +20,7 @@ from ..models import CallState, Cancellation, CancellationStatus, MarketplaceAcc
 from ..pacing import SendPermit, account_limits, send_permit
 from .account_connection import account_next_step
 from .baseline import baselines_refresh, line_references
-from .call_planning import calls_plan, line_cancel_from
+from .call_planning import calls_plan, line_cancels_from
 from .call_recording import CallRecorder
 from .cancellation_confirm import cancellations_confirm
 from .enqueue import call_dispatch_later
@@ -113,7 +113,7 @@ def _cancel_send(permit: SendPermit, account: MarketplaceAccount, recorder: Call
     try:
         with get_backend(account, on_exchange=recorder.record) as backend:
             baselines_refresh(account=account, members=members, backend=backend)
-            return backend.cancel_lines([line_cancel_from(c) for c in members])
+            return backend.cancel_lines(line_cancels_from(members))
     except TransientError as exc:
         if exc.throttled:
             permit.release(throttled=True, retry_after=exc.retry_after)

@@ -24,7 +24,7 @@ from ..models import (
 )
 from ..money import line_parts_from_json, parts_to_json
 from ..selectors.reasons import ReasonBook
-from .call_planning import calls_plan, cancellations_batch, line_cancel_from
+from .call_planning import calls_plan, cancellations_batch, line_cancels_from
 from .errors import CancellationRequestError, LineError
 from .events import cancellations_created
 from .line_money import amounts_from_stored, line_cancelled
@@ -265,7 +265,7 @@ def cancellation_dry_run(*, lines: Sequence[LineRequest], reason: str,
     for _, _, members in cancellations_batch(unsaved):
         account = members[0].line.order.account
         with get_backend(account) as backend:
-            prepared = backend.cancel_request([line_cancel_from(c) for c in members])
+            prepared = backend.cancel_request(line_cancels_from(members))
         calls.append(DryRunCall(account=account, lines=[by_line[c.line_id] for c in members], call=prepared))
     return preview, calls
 

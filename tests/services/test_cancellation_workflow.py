@@ -444,3 +444,20 @@ def test_the_periodic_sweep_leaves_published_calls_alone_until_their_message_is_
         assert cancellations_sweep_task()["enqueued"] == 1  # long overdue: taken as lost, published again
         assert cancellations_sweep_task()["enqueued"] == 0  # ... once
     assert published.call_count == 2
+
+
+def test_the_other_waiting_lines_of_accepting_requests_are_read_in_one_query(mirakl_account,
+                                                                             django_assert_num_queries):
+    """Planning or sending a call for many orders whose requests accept their other lines: one read, not one each."""
+    from cancellations.services.call_planning import line_cancels_from
+
+    orders = [order_create(account=mirakl_account, lines=2) for _ in range(3)]
+    OrderLine.objects.filter(order__in=orders, external_id__endswith="-2").update(status="WAITING_ACCEPTANCE")
+    cancellations = [
+        Cancellation(line=line, account=mirakl_account, quantity=1, reason_code="34", accept_other_lines=True)
+        for line in OrderLine.objects.select_related("order__account").filter(order__in=orders,
+                                                                              external_id__endswith="-1")
+    ]
+    with django_assert_num_queries(1):
+        line_cancels = line_cancels_from(cancellations)
+    assert [lc.accept_others for lc in line_cancels] == [(f"{o.external_id}-2",) for o in orders]
